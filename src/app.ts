@@ -1,0 +1,73 @@
+// Builds the Fastify application from plugins. server.ts listens with it; tests drive it with
+// inject() or a real listening socket. The app does not own the runtime (pools, directory): whoever
+// created the runtime closes it.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import helmet from '@fastify/helmet';
+import type { Runtime } from './infra/runtime.ts';
+import { registerErrorHandling } from './infra/http.ts';
+import { healthRoutes } from './infra/health.ts';
+import { assetRoutes } from './infra/assets.ts';
+import { tenancyPlugin } from './tenancy/plugin.ts';
+import { siteRoutes } from './tenancy/site-routes.ts';
+
+export interface BuildAppOptions {
+  runtime: Runtime;
+  /** Fastify logger options; false in tests that do not want logs. */
+  logger?: FastifyServerOptions['logger'];
+  /** A pino instance shared with the rest of the process (server.ts). */
+  loggerInstance?: FastifyBaseLogger;
+}
+
+export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    // Never log credentials: cookies carry session IDs, Authorization carries keys.
+    redact: {
+      paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]', '*.password', '*.apiKey', '*.token'],
+      censor: '[redacted]',
+    },
+  };
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { runtime } = options;
+  const { config } = runtime;
+  const app: FastifyInstance = Fastify({
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? loggerOptions(config.logLevel) }),
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false, // a client-chosen id would let callers forge log correlation
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  });
+
+  registerErrorHandling(app);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        objectSrc: ["'none'"],
+      },
+    },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: config.publicScheme === 'https' ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+  });
+  await app.register(tenancyPlugin, {
+    baseDomains: config.baseDomains,
+    directory: runtime.directory,
+    regions: runtime.databases.regions,
+  });
+  await app.register(healthRoutes, { databases: runtime.databases });
+  await app.register(assetRoutes);
+  await app.register(siteRoutes);
+  return app;
+}

@@ -1,0 +1,203 @@
+// Configuration is read from the environment once, validated, and frozen into one typed object.
+// Code reads `Config`, never process.env. A bad value stops the process with one line naming the
+// variable (see server.ts and cli/main.ts).
+import { isValidHostname } from './tenancy/host.ts';
+
+export type SidechartEnv = 'development' | 'production';
+
+export interface RegionConfig {
+  id: string;
+  databaseUrl: string;
+}
+
+export interface Config {
+  env: SidechartEnv;
+  port: number;
+  listenHost: string;
+  baseDomains: string[];
+  /** Scheme used in links we build (redirect URIs, the Cliniko button URL). */
+  publicScheme: 'http' | 'https';
+  /** Port shown in links we build; null when it is the scheme's default. */
+  publicPort: number | null;
+  /** Control-plane database. null means: start the embedded PostgreSQL under dataDir. */
+  databaseUrl: string | null;
+  /** Extra regions (id=url); region `local` always points at the control database. */
+  regions: RegionConfig[];
+  defaultRegion: string;
+  dataDir: string;
+  embeddedPgPort: number;
+  trustedProxies: string[];
+  logLevel: string;
+  db: { poolMax: number; statementTimeoutMs: number; connectionTimeoutMs: number; maxLifetimeSeconds: number };
+  tenantCacheTtlMs: number;
+  sessionSecret: string | null;
+  encryptionKeys: string | null;
+  cliniko: { apiBase: string; contactEmail: string; simulator: boolean; simulatorPort: number };
+  demo: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.variable = variable;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${raw}")`);
+  }
+  return Number(raw);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${raw}")`);
+  }
+  return raw as T;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false (got "${raw}")`);
+}
+
+function postgresUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a URL (expected postgres://user@host:port/database)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(name, `must be a postgres:// URL (got scheme "${url.protocol}")`);
+  }
+  return raw;
+}
+
+const REGION_ID = /^[a-z][a-z0-9-]{0,30}$/;
+
+function parseRegions(raw: string | undefined): RegionConfig[] {
+  if (raw === undefined) return [];
+  const regions: RegionConfig[] = [];
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const id = entry.slice(0, eq);
+    if (eq < 0 || !REGION_ID.test(id)) {
+      throw new ConfigError('SIDECHART_REGIONS', `entries are id=postgres-url with a lowercase id (bad entry near "${id || entry.slice(0, 12)}")`);
+    }
+    if (id === 'local') throw new ConfigError('SIDECHART_REGIONS', 'region id "local" is reserved for DATABASE_URL');
+    if (regions.some((r) => r.id === id)) throw new ConfigError('SIDECHART_REGIONS', `region "${id}" is listed twice`);
+    regions.push({ id, databaseUrl: postgresUrl('SIDECHART_REGIONS', entry.slice(eq + 1)) });
+  }
+  return regions;
+}
+
+function parseProxies(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of list) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(item)) {
+      throw new ConfigError('TRUSTED_PROXIES', `"${item}" is not an IP address or CIDR range`);
+    }
+  }
+  return list;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const mode = oneOf(env, 'SIDECHART_ENV', ['development', 'production'] as const, 'development');
+  const production = mode === 'production';
+
+  const baseDomains = (text(env, 'BASE_DOMAIN') ?? 'localhost').split(',').map((d) => d.trim().toLowerCase().replace(/\.$/, ''));
+  for (const domain of baseDomains) {
+    if (!isValidHostname(domain)) throw new ConfigError('BASE_DOMAIN', `"${domain}" is not a host name`);
+  }
+  if (new Set(baseDomains).size !== baseDomains.length) throw new ConfigError('BASE_DOMAIN', 'lists a domain twice');
+
+  const port = integer(env, 'PORT', 3000, 1, 65535);
+  const databaseUrlRaw = text(env, 'DATABASE_URL');
+  const databaseUrl = databaseUrlRaw === undefined ? null : postgresUrl('DATABASE_URL', databaseUrlRaw);
+  if (production && databaseUrl === null) throw new ConfigError('DATABASE_URL', 'is required in production');
+
+  const sessionSecret = text(env, 'SESSION_SECRET') ?? null;
+  if (sessionSecret !== null && sessionSecret.length < 32) {
+    throw new ConfigError('SESSION_SECRET', 'must be at least 32 characters');
+  }
+  if (production && sessionSecret === null) throw new ConfigError('SESSION_SECRET', 'is required in production');
+  const encryptionKeys = text(env, 'SIDECHART_ENCRYPTION_KEYS') ?? null;
+  if (production && encryptionKeys === null) {
+    throw new ConfigError('SIDECHART_ENCRYPTION_KEYS', 'is required in production (kid:base64key, see README)');
+  }
+
+  const contactEmail = text(env, 'CLINIKO_CONTACT_EMAIL');
+  if (contactEmail !== undefined && !/^[^\s@()<>]+@[^\s@()<>]+\.[^\s@()<>]+$/.test(contactEmail)) {
+    throw new ConfigError('CLINIKO_CONTACT_EMAIL', `"${contactEmail}" is not an e-mail address`);
+  }
+  if (production && contactEmail === undefined) {
+    throw new ConfigError('CLINIKO_CONTACT_EMAIL', 'is required in production (Cliniko asks for it in the User-Agent)');
+  }
+  const simulator = bool(env, 'CLINIKO_SIMULATOR', !production);
+  if (production && simulator) throw new ConfigError('CLINIKO_SIMULATOR', 'cannot be on in production');
+  const apiBase = text(env, 'CLINIKO_API_BASE') ?? 'https://api.{shard}.cliniko.com/v1';
+  if (!apiBase.includes('{shard}')) throw new ConfigError('CLINIKO_API_BASE', 'must contain {shard}');
+  if (production && !apiBase.startsWith('https://')) throw new ConfigError('CLINIKO_API_BASE', 'must be https:// in production');
+
+  const publicScheme = oneOf(env, 'PUBLIC_SCHEME', ['http', 'https'] as const, production ? 'https' : 'http');
+  if (production && publicScheme !== 'https') throw new ConfigError('PUBLIC_SCHEME', 'must be https in production');
+  const defaultPublicPort = production ? null : port;
+  const publicPortRaw = text(env, 'PUBLIC_PORT');
+  const publicPort = publicPortRaw === undefined ? defaultPublicPort : integer(env, 'PUBLIC_PORT', 443, 1, 65535);
+
+  const regions = parseRegions(text(env, 'SIDECHART_REGIONS'));
+  const defaultRegion = text(env, 'DEFAULT_REGION') ?? 'local';
+  if (defaultRegion !== 'local' && !regions.some((r) => r.id === defaultRegion)) {
+    throw new ConfigError('DEFAULT_REGION', `"${defaultRegion}" is not a configured region`);
+  }
+
+  return Object.freeze({
+    env: mode,
+    port,
+    listenHost: text(env, 'LISTEN_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    baseDomains,
+    publicScheme,
+    publicPort: publicPort === (publicScheme === 'https' ? 443 : 80) ? null : publicPort,
+    databaseUrl,
+    regions,
+    defaultRegion,
+    dataDir: text(env, 'SIDECHART_DATA_DIR') ?? '.data',
+    embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 5488, 1, 65535),
+    trustedProxies: parseProxies(text(env, 'TRUSTED_PROXIES')),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    db: {
+      poolMax: integer(env, 'DB_POOL_MAX', 10, 1, 1000),
+      statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),
+      connectionTimeoutMs: integer(env, 'DB_CONNECTION_TIMEOUT_MS', 5_000, 100, 120_000),
+      maxLifetimeSeconds: integer(env, 'DB_MAX_LIFETIME_SECONDS', 1_800, 0, 86_400),
+    },
+    tenantCacheTtlMs: integer(env, 'TENANT_CACHE_TTL_MS', 10_000, 0, 3_600_000),
+    sessionSecret,
+    encryptionKeys,
+    cliniko: {
+      apiBase,
+      contactEmail: contactEmail ?? 'dev@sidechart.invalid',
+      simulator,
+      simulatorPort: integer(env, 'CLINIKO_SIMULATOR_PORT', 4001, 1, 65535),
+    },
+    demo: bool(env, 'SIDECHART_DEMO', !production),
+  });
+}

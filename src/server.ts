@@ -1,0 +1,61 @@
+// The only file that listens. Loads configuration (one line and exit 1 if it is wrong), prepares
+// the databases, ensures the demo clinic in development, serves, and shuts down gracefully.
+import pino from 'pino';
+import { buildApp, loggerOptions } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createRuntime } from './infra/runtime.ts';
+import { tenantUrl } from './infra/urls.ts';
+import { ensureDemo } from './tenancy/demo.ts';
+
+function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`sidechart: configuration error: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+const config = configOrExit();
+const logger = pino(loggerOptions(config.logLevel) as pino.LoggerOptions);
+
+try {
+  const runtime = await createRuntime({ config, log: logger, applicationName: 'sidechart-app', listen: true, migrate: true });
+  const demo = config.demo ? await ensureDemo(runtime, logger) : null;
+  const app = await buildApp({ runtime, loggerInstance: logger });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    try {
+      await app.close();
+      await runtime.close();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.listenHost });
+  const lines = [`Sidechart is running (${config.env}).`];
+  if (demo) {
+    lines.push(`  Demo clinic:  ${tenantUrl(config, demo.slug)}`);
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n\n`);
+} catch (error) {
+  logger.error({ err: error }, 'failed to start');
+  process.stderr.write(`sidechart: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

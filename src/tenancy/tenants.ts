@@ -1,0 +1,182 @@
+// Tenant lifecycle: create, suspend, resume, delete, purge. Used by the CLI and the admin pages, so
+// both behave the same. Every change is announced (NOTIFY) so app instances drop cached entries.
+import { sql } from 'kysely';
+import type { MigrationProvider } from 'kysely/migration';
+import type pg from 'pg';
+import { AppError, isUniqueViolation } from '../infra/errors.ts';
+import type { ControlDb, Region, TenantStatus } from '../infra/db.ts';
+import { checkSlug } from './host.ts';
+import { migrateTenantSchema, tenantMigrations } from './migrations.ts';
+import { notifyTenantChanged } from './directory.ts';
+
+export const DELETE_GRACE_DAYS = 30;
+
+export interface TenantServiceDeps {
+  control: ControlDb;
+  controlPool: pg.Pool;
+  regions: Map<string, Region>;
+  defaultRegion: string;
+  tenantMigrations?: MigrationProvider;
+}
+
+export interface TenantSummary {
+  id: string;
+  slug: string;
+  displayName: string;
+  regionId: string;
+  schemaName: string;
+  status: TenantStatus;
+  schemaVersion: string | null;
+  migrationError: string | null;
+  createdAt: Date;
+  suspendedAt: Date | null;
+  deletedAt: Date | null;
+  purgeAfter: Date | null;
+}
+
+const summaryColumns = [
+  'id', 'slug', 'display_name', 'region_id', 'schema_name', 'status', 'schema_version', 'migration_error',
+  'created_at', 'suspended_at', 'deleted_at', 'purge_after',
+] as const;
+
+type SummaryRow = {
+  id: string; slug: string; display_name: string; region_id: string; schema_name: string; status: TenantStatus;
+  schema_version: string | null; migration_error: string | null; created_at: Date; suspended_at: Date | null;
+  deleted_at: Date | null; purge_after: Date | null;
+};
+
+function toSummary(row: SummaryRow): TenantSummary {
+  return {
+    id: row.id,
+    slug: row.slug,
+    displayName: row.display_name,
+    regionId: row.region_id,
+    schemaName: row.schema_name,
+    status: row.status,
+    schemaVersion: row.schema_version,
+    migrationError: row.migration_error,
+    createdAt: row.created_at,
+    suspendedAt: row.suspended_at,
+    deletedAt: row.deleted_at,
+    purgeAfter: row.purge_after,
+  };
+}
+
+export function createTenantService(deps: TenantServiceDeps) {
+  const provider = deps.tenantMigrations ?? tenantMigrations();
+  const notify = (slug: string) => notifyTenantChanged(deps.controlPool, slug);
+
+  async function find(slug: string): Promise<TenantSummary> {
+    const row = await deps.control.selectFrom('control.tenants').select(summaryColumns).where('slug', '=', slug).executeTakeFirst();
+    if (!row) throw new AppError(404, 'tenant_not_found', `no clinic "${slug}"`);
+    return toSummary(row);
+  }
+
+  async function setStatus(slug: string, from: TenantStatus[], to: TenantStatus, extra: { suspended_at?: Date | null; deleted_at?: Date | null; purge_after?: Date | null } = {}) {
+    const current = await find(slug);
+    if (!from.includes(current.status)) {
+      throw new AppError(409, 'tenant_wrong_status', `clinic "${slug}" is ${current.status}; this needs it to be ${from.join(' or ')}`);
+    }
+    const row = await deps.control
+      .updateTable('control.tenants')
+      .set({ status: to, updated_at: new Date(), ...extra })
+      .where('slug', '=', slug)
+      .where('status', 'in', from)
+      .returning(summaryColumns)
+      .executeTakeFirst();
+    if (!row) throw new AppError(409, 'tenant_changed', `clinic "${slug}" changed while updating; try again`);
+    await notify(slug);
+    return toSummary(row);
+  }
+
+  return {
+    find,
+
+    async list(): Promise<TenantSummary[]> {
+      const rows = await deps.control.selectFrom('control.tenants').select(summaryColumns).orderBy('slug').execute();
+      return rows.map(toSummary);
+    },
+
+    /**
+     * Creates a tenant: the unique slug in the control plane decides concurrent creations (exactly
+     * one wins), the schema and its tables are built in one transaction, and the tenant turns
+     * `active` only when that has committed. A crash in between leaves it `provisioning`, which
+     * answers 503 and which `sidechart migrate` finishes.
+     */
+    async create(input: { slug: string; displayName?: string; regionId?: string }): Promise<TenantSummary> {
+      const slug = input.slug.trim().toLowerCase();
+      const check = checkSlug(slug);
+      if (!check.ok) throw new AppError(400, 'invalid_slug', `cannot use "${input.slug}": ${check.reason}`);
+      const regionId = input.regionId ?? deps.defaultRegion;
+      const region = deps.regions.get(regionId);
+      const regionRow = await deps.control.selectFrom('control.regions').select(['id', 'accepting_tenants']).where('id', '=', regionId).executeTakeFirst();
+      if (!region || !regionRow) throw new AppError(400, 'unknown_region', `no region "${regionId}" (see: sidechart regions list)`);
+      if (!regionRow.accepting_tenants) throw new AppError(409, 'region_closed', `region "${regionId}" is not accepting new clinics`);
+      const displayName = input.displayName?.trim() || slug;
+      if (displayName.length > 200) throw new AppError(400, 'invalid_name', 'the clinic name is longer than 200 characters');
+
+      let id: string;
+      try {
+        const next = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('control.tenants', 'id')) as id`.execute(deps.control);
+        id = next.rows[0]!.id;
+        await deps.control
+          .insertInto('control.tenants')
+          .values({ id, slug, display_name: displayName, region_id: regionId, schema_name: `t_${id}`, status: 'provisioning' })
+          .execute();
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new AppError(409, 'tenant_exists', `the address "${slug}" is already taken`);
+        throw error;
+      }
+      await notify(slug);
+
+      try {
+        const version = await migrateTenantSchema(region, `t_${id}`, provider);
+        await deps.control
+          .updateTable('control.tenants')
+          .set({ status: 'active', schema_version: version, updated_at: new Date() })
+          .where('id', '=', id)
+          .execute();
+      } catch (error) {
+        // Nothing was built (one transaction): give the slug back rather than leave a husk.
+        await deps.control.deleteFrom('control.tenants').where('id', '=', id).where('status', '=', 'provisioning').execute();
+        await notify(slug);
+        throw error;
+      }
+      await notify(slug);
+      return find(slug);
+    },
+
+    suspend: (slug: string) => setStatus(slug, ['active'], 'suspended', { suspended_at: new Date() }),
+
+    resume: (slug: string) => setStatus(slug, ['suspended'], 'active', { suspended_at: null }),
+
+    /** Soft delete: the clinic disappears at once; its schema is kept for the grace period. */
+    delete(slug: string, graceDays = DELETE_GRACE_DAYS) {
+      const now = new Date();
+      return setStatus(slug, ['active', 'suspended', 'provisioning'], 'deleted', {
+        deleted_at: now,
+        purge_after: new Date(now.getTime() + graceDays * 86_400_000),
+      });
+    },
+
+    /** Brings back a deleted clinic within its grace period (as suspended, for an operator to check). */
+    restore: (slug: string) => setStatus(slug, ['deleted'], 'suspended', { deleted_at: null, purge_after: null, suspended_at: new Date() }),
+
+    /** Drops the schema of a deleted tenant whose grace period is over, and frees its slug. */
+    async purge(slug: string, options: { force?: boolean } = {}): Promise<TenantSummary> {
+      const tenant = await find(slug);
+      if (tenant.status !== 'deleted') throw new AppError(409, 'tenant_not_deleted', `clinic "${slug}" is ${tenant.status}; delete it first`);
+      if (!options.force && tenant.purgeAfter && tenant.purgeAfter > new Date()) {
+        throw new AppError(409, 'grace_period', `clinic "${slug}" can be purged after ${tenant.purgeAfter.toISOString()} (or pass --force)`);
+      }
+      const region = deps.regions.get(tenant.regionId);
+      if (!region) throw new AppError(400, 'unknown_region', `region "${tenant.regionId}" is not configured here`);
+      await sql`drop schema if exists ${sql.id(tenant.schemaName)} cascade`.execute(region.db);
+      await deps.control.deleteFrom('control.tenants').where('id', '=', tenant.id).execute();
+      await notify(slug);
+      return tenant;
+    },
+  };
+}
+
+export type TenantService = ReturnType<typeof createTenantService>;
