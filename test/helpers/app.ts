@@ -1,0 +1,72 @@
+// One way to get a running Sidechart for a test: its own database, a migrated control plane, the
+// tenant directory listening for changes, the app built from the same code as server.ts. Closed on
+// teardown. `listen: true` also binds a real socket on 127.0.0.1.
+import type { FastifyInstance } from 'fastify';
+import type { MigrationProvider } from 'kysely/migration';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createRuntime, type Runtime } from '../../src/infra/runtime.ts';
+import { runCli } from '../../src/cli/main.ts';
+import { createTestDatabase } from './db.ts';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  runtime: Runtime;
+  config: Config;
+  env: Record<string, string>;
+  /** Base URL when listening, e.g. http://127.0.0.1:PORT */
+  address: string | null;
+}
+
+const silentLog = { info: () => {}, warn: () => {}, error: () => {} };
+
+export async function testEnv(t: Teardown, env: Record<string, string> = {}): Promise<Record<string, string>> {
+  const databaseUrl = env.DATABASE_URL ?? (await createTestDatabase(t));
+  return { SIDECHART_ENV: 'development', BASE_DOMAIN: 'localhost', LOG_LEVEL: 'silent', SIDECHART_DEMO: 'false', CLINIKO_SIMULATOR: 'false', DB_POOL_MAX: '5', ...env, DATABASE_URL: databaseUrl };
+}
+
+export async function buildTestApp(
+  t: Teardown,
+  options: { env?: Record<string, string>; listen?: boolean; tenantMigrations?: MigrationProvider; extend?: (app: FastifyInstance, runtime: Runtime) => void | Promise<void> } = {},
+): Promise<TestApp> {
+  const env = await testEnv(t, options.env);
+  const config = loadConfig(env);
+  const runtime = await createRuntime({
+    config,
+    log: silentLog,
+    applicationName: 'sidechart-test',
+    listen: true,
+    migrate: true,
+    ...(options.tenantMigrations ? { tenantMigrations: options.tenantMigrations } : {}),
+  });
+  t.teardown(() => runtime.close());
+  const app = await buildApp({ runtime, logger: false });
+  await options.extend?.(app, runtime);
+  t.teardown(() => app.close());
+  let address: string | null = null;
+  if (options.listen) address = await app.listen({ port: 0, host: '127.0.0.1' });
+  else await app.ready();
+  return { app, runtime, config, env, address };
+}
+
+export interface CliRun {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Runs the CLI in-process against a test environment. */
+export async function cli(env: Record<string, string>, args: string[], options: { stdin?: string; tenantMigrations?: MigrationProvider } = {}): Promise<CliRun> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(
+    args,
+    { out: (s) => out.push(s), err: (s) => err.push(s), interactive: false, readStdin: async () => options.stdin ?? '' },
+    { env, ...(options.tenantMigrations ? { tenantMigrations: options.tenantMigrations } : {}) },
+  );
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
