@@ -30,11 +30,27 @@ function failureMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Kysely's Migrator creates its bookkeeping tables before taking its lock, so two processes
+ * migrating the same schema at once (two instances booting on a fresh database) collide. Every
+ * migration here therefore runs in one transaction that first takes a lock for its schema.
+ */
+async function lockSchema(trx: Kysely<unknown>, schemaName: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`sidechart.migrate.${schemaName}`}))`.execute(trx);
+}
+
 export async function migrateControl(control: ControlDb, provider = controlMigrations()): Promise<string[]> {
-  const migrator = new Migrator({ db: control as Kysely<unknown>, provider, migrationTableSchema: 'control' });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw new Error(`control-plane migration failed: ${failureMessage(error)}`);
-  return (results ?? []).map((r) => r.migrationName);
+  try {
+    return await (control as Kysely<unknown>).transaction().execute(async (trx) => {
+      await lockSchema(trx, 'control');
+      const migrator = new Migrator({ db: trx, provider, migrationTableSchema: 'control' });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) throw error;
+      return (results ?? []).map((r) => r.migrationName);
+    });
+  } catch (error) {
+    throw new Error(`control-plane migration failed: ${failureMessage(error)}`);
+  }
 }
 
 /**
@@ -44,6 +60,7 @@ export async function migrateControl(control: ControlDb, provider = controlMigra
 export async function migrateTenantSchema(region: Region, schemaName: string, provider: MigrationProvider): Promise<string | null> {
   if (!isTenantSchemaName(schemaName)) throw new Error(`refusing to migrate non-tenant schema "${schemaName}"`);
   return region.db.transaction().execute(async (trx) => {
+    await lockSchema(trx, schemaName);
     await sql`create schema if not exists ${sql.id(schemaName)}`.execute(trx);
     const migrator = new Migrator({ db: trx.withSchema(schemaName), provider, migrationTableSchema: schemaName });
     const { error } = await migrator.migrateToLatest();
