@@ -1,0 +1,93 @@
+import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+t.test('development defaults', async (t) => {
+  const config = loadConfig({});
+  t.equal(config.env, 'development');
+  t.equal(config.port, 3000);
+  t.same(config.baseDomains, ['localhost']);
+  t.equal(config.databaseUrl, null, 'embedded PostgreSQL when DATABASE_URL is unset');
+  t.equal(config.publicScheme, 'http');
+  t.equal(config.publicPort, 3000);
+  t.equal(config.cliniko.simulator, true);
+  t.equal(config.demo, true);
+  t.equal(config.listenHost, '127.0.0.1');
+  t.ok(Object.isFrozen(config));
+});
+
+t.test('production requires its secrets and forbids development features', async (t) => {
+  const good = {
+    SIDECHART_ENV: 'production',
+    DATABASE_URL: 'postgres://app@db:5432/sidechart',
+    SESSION_SECRET: 'x'.repeat(40),
+    SIDECHART_ENCRYPTION_KEYS: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
+    CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app',
+    BASE_DOMAIN: 'sidechart.app',
+  };
+  const config = loadConfig(good);
+  t.equal(config.publicScheme, 'https');
+  t.equal(config.publicPort, null);
+  t.equal(config.cliniko.simulator, false);
+  t.equal(config.demo, false);
+  const missing: [string, RegExp][] = [
+    ['DATABASE_URL', /DATABASE_URL: is required in production/],
+    ['SESSION_SECRET', /SESSION_SECRET: is required/],
+    ['SIDECHART_ENCRYPTION_KEYS', /SIDECHART_ENCRYPTION_KEYS: is required/],
+    ['CLINIKO_CONTACT_EMAIL', /CLINIKO_CONTACT_EMAIL: is required/],
+  ];
+  for (const [name, message] of missing) {
+    const env: Record<string, string> = { ...good };
+    delete env[name];
+    t.throws(() => loadConfig(env), message, `${name} missing`);
+  }
+  t.throws(() => loadConfig({ ...good, CLINIKO_SIMULATOR: 'true' }), /CLINIKO_SIMULATOR: cannot be on in production/);
+  t.throws(() => loadConfig({ ...good, PUBLIC_SCHEME: 'http' }), /PUBLIC_SCHEME: must be https/);
+  t.throws(() => loadConfig({ ...good, CLINIKO_API_BASE: 'http://api.{shard}.cliniko.com/v1' }), /CLINIKO_API_BASE: must be https/);
+});
+
+t.test('invalid values name the variable', async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '0' }, 'PORT'],
+    [{ PORT: '3000.5' }, 'PORT'],
+    [{ BASE_DOMAIN: 'http://x.com' }, 'BASE_DOMAIN'],
+    [{ BASE_DOMAIN: '127.0.0.1' }, 'BASE_DOMAIN'],
+    [{ BASE_DOMAIN: 'a.com,a.com' }, 'BASE_DOMAIN'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
+    [{ TRUSTED_PROXIES: 'everyone' }, 'TRUSTED_PROXIES'],
+    [{ SESSION_SECRET: 'short' }, 'SESSION_SECRET'],
+    [{ SIDECHART_REGIONS: 'eu' }, 'SIDECHART_REGIONS'],
+    [{ SIDECHART_REGIONS: 'local=postgres://x/y' }, 'SIDECHART_REGIONS'],
+    [{ SIDECHART_REGIONS: 'eu=postgres://a/b,eu=postgres://c/d' }, 'SIDECHART_REGIONS'],
+    [{ DEFAULT_REGION: 'mars' }, 'DEFAULT_REGION'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ CLINIKO_SIMULATOR: 'maybe' }, 'CLINIKO_SIMULATOR'],
+    [{ CLINIKO_CONTACT_EMAIL: 'nobody' }, 'CLINIKO_CONTACT_EMAIL'],
+    [{ CLINIKO_API_BASE: 'https://api.cliniko.com/v1' }, 'CLINIKO_API_BASE'],
+    [{ DB_POOL_MAX: '0' }, 'DB_POOL_MAX'],
+  ];
+  for (const [env, variable] of cases) {
+    try {
+      loadConfig(env);
+      t.fail(`accepted ${JSON.stringify(env)}`);
+    } catch (error) {
+      t.ok(error instanceof ConfigError, JSON.stringify(env));
+      t.equal((error as ConfigError).variable, variable);
+      t.notOk(String((error as Error).message).includes('\n'), 'one line');
+    }
+  }
+});
+
+t.test('lists and regions parse', async (t) => {
+  const config = loadConfig({
+    BASE_DOMAIN: 'Sidechart.app, staging.sidechart.app.',
+    TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1',
+    SIDECHART_REGIONS: 'au=postgres://a@au-db/sidechart,eu=postgres://a@eu-db/sidechart',
+    DEFAULT_REGION: 'au',
+  });
+  t.same(config.baseDomains, ['sidechart.app', 'staging.sidechart.app']);
+  t.same(config.trustedProxies, ['10.0.0.0/8', '127.0.0.1']);
+  t.same(config.regions.map((r) => r.id), ['au', 'eu']);
+  t.equal(config.defaultRegion, 'au');
+});
