@@ -3,8 +3,8 @@
 //   1. before parsing, refuse anything that is not plainly a rooted path: schemes, `//`, `/\`,
 //      backslashes, whitespace and control characters, raw or percent-encoded once;
 //   2. resolve it with the WHATWG URL parser (what browsers use on a Location header) against a
-//      dummy origin, and keep it only if the origin is unchanged and the normalized result is still
-//      a single-slash path (dot segments can turn `/.//evil.com` into `//evil.com`).
+//      dummy origin, and keep it only if the origin is unchanged and the normalized result passes
+//      the checks of step 1 again.
 // The result is the normalized pathname and query, without the fragment; it is safe to put in a
 // Location header as is.
 
@@ -16,9 +16,7 @@ const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f]/;
 
 export function safeReturnTo(input: unknown): string | null {
   if (typeof input !== 'string' || input.length === 0 || input.length > RETURN_TO_MAX_LENGTH) return null;
-  if (!isPlainRootedPath(input)) return null;
-  const decoded = percentDecodeOnce(input);
-  if (!isPlainRootedPath(decoded)) return null;
+  if (!looksSafe(input)) return null;
 
   let url: URL;
   try {
@@ -28,10 +26,15 @@ export function safeReturnTo(input: unknown): string | null {
   }
   if (url.origin !== DUMMY_ORIGIN || url.username !== '' || url.password !== '') return null;
 
+  // Normalization can create what the input hid: dot segments turn `/.//evil.com` into `//evil.com`
+  // and `/%2e/%2f/evil.com` into `/%2f/evil.com`. The result must pass the same checks (which also
+  // makes the function stable: a result validates to itself).
   const result = url.pathname + url.search;
-  // Normalization may have produced `//host` (from dot segments such as `/.//evil.com` or `/%2e//`).
-  if (!result.startsWith('/') || result.startsWith('//') || result.includes('\\')) return null;
-  return result;
+  return looksSafe(result) ? result : null;
+}
+
+function looksSafe(value: string): boolean {
+  return isPlainRootedPath(value) && isPlainRootedPath(percentDecodeOnce(value));
 }
 
 /** One leading '/', not followed by '/' or '\', and no backslash, whitespace or control anywhere. */
