@@ -21,6 +21,8 @@ export interface Config {
   publicPort: number | null;
   /** Control-plane database. null means: start the embedded PostgreSQL under dataDir. */
   databaseUrl: string | null;
+  /** Direct (not PgBouncer) URL for LISTEN on the control database; defaults to databaseUrl. */
+  controlListenUrl: string | null;
   /** Extra regions (id=url); region `local` always points at the control database. */
   regions: RegionConfig[];
   defaultRegion: string;
@@ -177,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicScheme,
     publicPort: publicPort === (publicScheme === 'https' ? 443 : 80) ? null : publicPort,
     databaseUrl,
+    controlListenUrl: text(env, 'CONTROL_LISTEN_URL') === undefined ? null : postgresUrl('CONTROL_LISTEN_URL', text(env, 'CONTROL_LISTEN_URL')!),
     regions,
     defaultRegion,
     dataDir: text(env, 'SIDECHART_DATA_DIR') ?? '.data',

@@ -52,7 +52,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const directory = createTenantDirectory({ control: databases.control, ttlMs: config.tenantCacheTtlMs });
   const listener = options.listen
     ? listenForTenantChanges({
-        connectionString: controlUrl,
+        // LISTEN needs a session of its own: through PgBouncer in transaction mode it would not stick.
+        connectionString: config.controlListenUrl ?? controlUrl,
         directory,
         onError: (error) => log.warn({ err: error }, 'tenant change listener lost its connection'),
       })
