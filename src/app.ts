@@ -8,6 +8,7 @@ import type { Runtime } from './infra/runtime.ts';
 import { registerErrorHandling } from './infra/http.ts';
 import { healthRoutes } from './infra/health.ts';
 import { assetRoutes } from './infra/assets.ts';
+import { createMetrics } from './infra/metrics.ts';
 import { tenancyPlugin } from './tenancy/plugin.ts';
 import { siteRoutes } from './tenancy/site-routes.ts';
 
@@ -17,6 +18,13 @@ export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger'];
   /** A pino instance shared with the rest of the process (server.ts). */
   loggerInstance?: FastifyBaseLogger;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Prometheus registry; server.ts serves it on the metrics port. */
+    metrics: import('prom-client').Registry;
+  }
 }
 
 export function loggerOptions(level: string): FastifyServerOptions['logger'] {
@@ -43,6 +51,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   registerErrorHandling(app);
+  const metrics = createMetrics({ databases: runtime.databases });
+  app.decorate('metrics', metrics.registry);
+  await app.register(metrics.plugin);
   await app.register(helmet, {
     contentSecurityPolicy: {
       useDefaults: false,

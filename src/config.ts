@@ -14,6 +14,9 @@ export interface Config {
   env: SidechartEnv;
   port: number;
   listenHost: string;
+  /** Prometheus /metrics on its own port (0: off), never on clinic hosts. */
+  metricsPort: number;
+  metricsHost: string;
   baseDomains: string[];
   /** Scheme used in links we build (redirect URIs, the Cliniko button URL). */
   publicScheme: 'http' | 'https';
@@ -175,6 +178,8 @@ export function loadConfig(env: Env = process.env): Config {
     env: mode,
     port,
     listenHost: text(env, 'LISTEN_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
+    metricsHost: text(env, 'METRICS_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
     baseDomains,
     publicScheme,
     publicPort: publicPort === (publicScheme === 'https' ? 443 : 80) ? null : publicPort,

@@ -1,5 +1,6 @@
 // The only file that listens. Loads configuration (one line and exit 1 if it is wrong), prepares
 // the databases, ensures the demo clinic in development, serves, and shuts down gracefully.
+import Fastify from 'fastify';
 import pino from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -27,6 +28,10 @@ try {
   const demo = config.demo ? await ensureDemo(runtime, logger) : null;
   const app = await buildApp({ runtime, loggerInstance: logger });
 
+  // Metrics on their own port, so clinic hosts never expose them.
+  const metricsServer = Fastify({ logger: false });
+  metricsServer.get('/metrics', async (_request, reply) => reply.type(app.metrics.contentType).send(await app.metrics.metrics()));
+
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) {
@@ -37,6 +42,7 @@ try {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     try {
       await app.close();
+      await metricsServer.close();
       await runtime.close();
       logger.info('stopped');
       process.exit(0);
@@ -49,6 +55,7 @@ try {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: config.port, host: config.listenHost });
+  if (config.metricsPort !== 0) await metricsServer.listen({ port: config.metricsPort, host: config.metricsHost });
   const lines = [`Sidechart is running (${config.env}).`];
   if (demo) {
     lines.push(`  Demo clinic:  ${tenantUrl(config, demo.slug)}`);

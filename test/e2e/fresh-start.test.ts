@@ -55,7 +55,7 @@ t.test('embedded default: boots, creates demo, answers readyz, restarts on the s
   await chmod(dataDir, 0o755);
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const port = await freePort();
-  const env = { ...baseEnv(), PORT: String(port), SIDECHART_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'warn', CLINIKO_SIMULATOR_PORT: String(await freePort()) };
+  const env = { ...baseEnv(), PORT: String(port), SIDECHART_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'warn', CLINIKO_SIMULATOR_PORT: String(await freePort()), METRICS_PORT: String(await freePort()) };
 
   for (const round of ['first start', 'restart']) {
     const { child, banner } = await start(env);
@@ -66,6 +66,12 @@ t.test('embedded default: boots, creates demo, answers readyz, restarts on the s
     const home = await request(`http://127.0.0.1:${port}/`, { headers: { host: `demo.localhost:${port}` } });
     t.equal(home.statusCode, 200, `${round}: the demo clinic answers`);
     t.match(await home.body.text(), /Demo Physio/);
+    const metrics = await request(`http://127.0.0.1:${env.METRICS_PORT}/metrics`);
+    t.equal(metrics.statusCode, 200, `${round}: metrics on their own port`);
+    t.match(await metrics.body.text(), /sidechart_http_requests_total\{method="GET",route="\/",status_code="200",region="local"\} 1/);
+    const notOnApp = await request(`http://127.0.0.1:${port}/metrics`, { headers: { host: `demo.localhost:${port}` } });
+    t.equal(notOnApp.statusCode, 404, `${round}: not on clinic hosts`);
+    await notOnApp.body.dump();
     t.equal(await stop(child), 0, `${round}: SIGTERM exits 0`);
   }
 });
