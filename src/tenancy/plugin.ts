@@ -73,7 +73,9 @@ async function tenancy(app: FastifyInstance, options: TenancyPluginOptions): Pro
     }
     request.tenant = tenant;
     request.tenantDb = scopeToTenant(region, tenant!.schemaName);
+    // Every later line about this request, including "request completed", names the clinic.
     request.log = request.log.child({ tenant: tenant!.slug });
+    reply.log = request.log;
   });
 }
 

@@ -1,7 +1,7 @@
 // One way to get a running Sidechart for a test: its own database, a migrated control plane, the
 // tenant directory listening for changes, the app built from the same code as server.ts. Closed on
 // teardown. `listen: true` also binds a real socket on 127.0.0.1.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { MigrationProvider } from 'kysely/migration';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -31,7 +31,14 @@ export async function testEnv(t: Teardown, env: Record<string, string> = {}): Pr
 
 export async function buildTestApp(
   t: Teardown,
-  options: { env?: Record<string, string>; listen?: boolean; tenantMigrations?: MigrationProvider; extend?: (app: FastifyInstance, runtime: Runtime) => void | Promise<void> } = {},
+  options: {
+    env?: Record<string, string>;
+    listen?: boolean;
+    tenantMigrations?: MigrationProvider;
+    extend?: (app: FastifyInstance, runtime: Runtime) => void | Promise<void>;
+    /** Capture the app's logs (a pino instance); silent otherwise. */
+    loggerInstance?: FastifyBaseLogger;
+  } = {},
 ): Promise<TestApp> {
   const env = await testEnv(t, options.env);
   const config = loadConfig(env);
@@ -44,7 +51,7 @@ export async function buildTestApp(
     ...(options.tenantMigrations ? { tenantMigrations: options.tenantMigrations } : {}),
   });
   t.teardown(() => runtime.close());
-  const app = await buildApp({ runtime, logger: false });
+  const app = await buildApp({ runtime, ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: false }) });
   await options.extend?.(app, runtime);
   t.teardown(() => app.close());
   let address: string | null = null;

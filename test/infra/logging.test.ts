@@ -1,0 +1,45 @@
+// JSON logs: each line about a clinic's request names the clinic and the request id; credentials
+// never appear; a 5xx is logged in full but answered with a masked page.
+import { Writable } from 'node:stream';
+import t from 'tap';
+import pino from 'pino';
+import { buildTestApp } from '../helpers/app.ts';
+import { loggerOptions } from '../../src/app.ts';
+
+t.test('logs carry request id and tenant, never credentials; 5xx is masked', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const logger = pino(loggerOptions('info') as pino.LoggerOptions, stream);
+  const { app, runtime } = await buildTestApp(t, {
+    loggerInstance: logger,
+    extend(app) {
+      app.get('/test/explode', async () => {
+        throw new Error('password authentication failed for user "postgres" at 10.0.0.5');
+      });
+    },
+  });
+  await runtime.tenants.create({ slug: 'loggy' });
+
+  const res = await app.inject({ url: '/', headers: { host: 'loggy.localhost', cookie: 'sidechart=s3cr3t-session-id', authorization: 'Basic c2VjcmV0LWtleTo=' } });
+  t.equal(res.statusCode, 200);
+  const completed = lines.find((l) => l.msg === 'request completed');
+  t.ok(completed, 'request completed line');
+  t.equal(completed!.tenant, 'loggy');
+  t.match(String(completed!.reqId), /^[0-9a-f-]{36}$/);
+  const all = lines.map((l) => JSON.stringify(l)).join('\n');
+  t.notMatch(all, /s3cr3t-session-id|c2VjcmV0LWtleTo/, 'cookie and authorization never logged');
+
+  const boom = await app.inject({ url: '/test/explode', headers: { host: 'loggy.localhost' } });
+  t.equal(boom.statusCode, 500);
+  t.notMatch(boom.body, /password authentication|10\.0\.0\.5|at .*\.ts/, 'the page says nothing of the cause');
+  t.match(boom.body, new RegExp(boom.headers['x-request-id'] ? String(boom.headers['x-request-id']) : 'Reference'));
+  const failure = lines.find((l) => l.msg === 'request failed');
+  t.ok(failure, 'the failure is logged');
+  t.equal(failure!.tenant, 'loggy');
+  t.match(JSON.stringify(failure!.err), /password authentication failed/);
+});
