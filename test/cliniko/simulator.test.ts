@@ -1,0 +1,158 @@
+// The simulator's own contract (what the reference says Cliniko does), driven with inject.
+import t, { type Test } from 'tap';
+import { createClinikoSimulator, DEMO_PATIENT_IDS, seedDemo, type SimulatorOptions } from '../../src/cliniko/simulator.ts';
+
+const UA = 'Sidechart (tests@sidechart.example)';
+
+async function setup(t: Test, options: SimulatorOptions = {}) {
+  const sim = createClinikoSimulator(options);
+  const demo = seedDemo(sim);
+  t.teardown(() => sim.close());
+  const get = (url: string, opts: { key?: string; host?: string; ua?: string | null } = {}) =>
+    sim.inject({
+      method: 'GET',
+      url,
+      headers: {
+        host: opts.host ?? 'api.au1.cliniko.localhost:4001',
+        authorization: `Basic ${Buffer.from(`${opts.key ?? demo.apiKey}:`).toString('base64')}`,
+        ...(opts.ua === null ? {} : { 'user-agent': opts.ua ?? UA }),
+      },
+    });
+  return { sim, demo, get };
+}
+
+t.test('shard from the host, Basic auth with shard-suffixed keys, generic 401', async (t) => {
+  const { get } = await setup(t);
+  const ok = await get('/v1/user');
+  t.equal(ok.statusCode, 200);
+  t.equal(ok.json().id, '836447129235810001');
+  t.equal(ok.json().links.self, 'http://api.au1.cliniko.localhost:4001/v1/users/836447129235810001');
+
+  const wrongShard = await get('/v1/user', { host: 'api.au2.cliniko.localhost:4001' });
+  const wrongKey = await get('/v1/user', { key: 'nope-au1' });
+  const noAuth = await get('/v1/user', { key: '' });
+  for (const response of [wrongShard, wrongKey, noAuth]) {
+    t.equal(response.statusCode, 401);
+    t.equal(response.body, wrongKey.body, 'the same generic answer');
+    t.equal(response.headers['www-authenticate'], 'Basic realm="Application"');
+  }
+  t.equal((await get('/v1/user', { host: 'api.cliniko.localhost:4001' })).statusCode, 404, 'no shard in the host');
+  t.equal((await get('/v1/user', { host: 'cliniko.localhost:4001' })).statusCode, 404, 'not an API host');
+});
+
+t.test('User-Agent without a contact: 403 unless the check is off', async (t) => {
+  const { sim, get } = await setup(t);
+  t.equal((await get('/v1/user', { ua: null })).statusCode, 403);
+  t.equal((await get('/v1/user', { ua: 'curl/8.0' })).statusCode, 403);
+  sim.settings.requireUserAgent = false;
+  t.equal((await get('/v1/user', { ua: null })).statusCode, 200);
+});
+
+t.test('settings name the account', async (t) => {
+  const { get } = await setup(t);
+  const body = (await get('/v1/settings')).json();
+  t.match(body.account, { id: '836447129235800001', subdomain: 'fitzroy-physio', name: 'Fitzroy Physio & Pilates' });
+});
+
+t.test('patients by id: string IDs, archived and merged', async (t) => {
+  const { sim, get } = await setup(t);
+  const max = await get(`/v1/patients/${DEMO_PATIENT_IDS.tricky}`);
+  t.equal(max.statusCode, 200);
+  t.ok(max.body.includes('"id":"9223372036854775807"'), 'the ID is a JSON string');
+
+  t.equal((await get('/v1/patients/836447129235899999')).statusCode, 404);
+  t.equal((await get('/v1/patients/abc')).statusCode, 404);
+
+  const archivedUrl = `/v1/patients/${DEMO_PATIENT_IDS.archived}`;
+  t.equal((await get(archivedUrl)).statusCode, 404, "archivedById '404' hides it");
+  t.equal((await get(`${archivedUrl}?q[]=archived_at:*`)).statusCode, 200, 'unless the archived filter is used');
+  sim.settings.archivedById = 'ok';
+  t.equal((await get(archivedUrl)).json().archived_at, '2023-08-01T06:12:00Z', "archivedById 'ok' shows it");
+
+  const merged = (await get(`/v1/patients/${DEMO_PATIENT_IDS.merged}`)).json();
+  t.ok(merged.merged_at);
+  t.equal(merged.merged_with_patient.links.self, `http://api.au1.cliniko.localhost:4001/v1/patients/${DEMO_PATIENT_IDS.survivor}`);
+});
+
+t.test('the list: pagination, per_page at most 100, links.next, q[] filters', async (t) => {
+  const { sim, demo, get } = await setup(t);
+  for (let i = 0; i < 120; i++) sim.addPatient(demo.apiKey, { id: String(900000000000000000n + BigInt(i)), first_name: `Bulk${i}`, updated_at: '2020-01-01T00:00:00Z' });
+  // The demo has 5 patients, one archived: 124 visible.
+  const first = (await get('/v1/patients')).json();
+  t.equal(first.patients.length, 50, 'default per_page 50');
+  t.equal(first.total_entries, 124);
+
+  const big = (await get('/v1/patients?per_page=500')).json();
+  t.equal(big.patients.length, 100, 'per_page capped at 100');
+  const next = new URL(big.links.next);
+  t.equal(next.searchParams.get('page'), '2');
+  const last = (await get(`${next.pathname}${next.search}`)).json();
+  t.equal(last.patients.length, 24);
+  t.notOk(last.links.next, 'no next on the last page');
+  const ids = [...big.patients, ...last.patients].map((p: { id: string }) => p.id);
+  t.equal(new Set(ids).size, 124, 'pages do not overlap');
+  t.same(ids.slice(0, 3), ['836447129235883061', '836447129235883080', '836447129235883081'], 'ordered by numeric id');
+
+  const byId = (await get(`/v1/patients?q[]=id:=${DEMO_PATIENT_IDS.archived}`)).json();
+  t.equal(byId.total_entries, 0, 'archived left out without the archived filter');
+  const withArchived = (await get(`/v1/patients?q[]=id:=${DEMO_PATIENT_IDS.archived}&q[]=archived_at:*`)).json();
+  t.same(withArchived.patients.map((p: { id: string }) => p.id), [DEMO_PATIENT_IDS.archived]);
+  const encoded = (await get(`/v1/patients?q%5B%5D=id%3A%3D${DEMO_PATIENT_IDS.archived}&q%5B%5D=archived_at%3A*`)).json();
+  t.equal(encoded.total_entries, 1, 'encoded brackets work too');
+
+  const recent = (await get('/v1/patients?per_page=100&q[]=updated_at:>2024-06-01T00:00:00Z')).json();
+  t.same(recent.patients.map((p: { id: string }) => p.id).sort(), [DEMO_PATIENT_IDS.example, DEMO_PATIENT_IDS.merged, DEMO_PATIENT_IDS.survivor, DEMO_PATIENT_IDS.tricky].sort());
+
+  t.equal((await get('/v1/patients?q[]=bogus:=1')).statusCode, 400);
+  t.equal((await get('/v1/patients?q[]=id:=abc')).statusCode, 400);
+  t.equal((await get('/v1/patients?page=0')).statusCode, 400);
+});
+
+t.test('429 with X-RateLimit-Reset past the per-key limit', async (t) => {
+  const { sim, get } = await setup(t, { rateLimit: { limit: 3, windowMs: 60_000 } });
+  const statuses = [];
+  for (let i = 0; i < 5; i++) statuses.push((await get('/v1/user')).statusCode);
+  t.same(statuses, [200, 200, 200, 429, 429]);
+  const limited = await get('/v1/user');
+  const reset = Number(limited.headers['x-ratelimit-reset']);
+  t.ok(Number.isInteger(reset) && reset * 1000 >= Date.now() && reset * 1000 <= Date.now() + 61_000, 'UNIX seconds within the window');
+  t.same(sim.stats(), { rateLimited: 3, maxServedInWindow: 3 });
+  t.equal(sim.requestCount({ status: 429 }), 3);
+  t.equal(sim.requestCount('/v1/user'), 6);
+});
+
+t.test('faults: scoped to a patient, counted down with times', async (t) => {
+  const { sim, get } = await setup(t);
+  sim.setFault({ status: 502, times: 1 }, { patientId: DEMO_PATIENT_IDS.example });
+  t.equal((await get(`/v1/patients/${DEMO_PATIENT_IDS.example}`)).statusCode, 502);
+  t.equal((await get(`/v1/patients/${DEMO_PATIENT_IDS.example}`)).statusCode, 200, 'gone after one');
+  sim.faults.global = { status: 500 };
+  t.equal((await get('/v1/settings')).statusCode, 500, 'the mutable faults object works too');
+  sim.clearFaults();
+  t.equal((await get('/v1/settings')).statusCode, 200);
+});
+
+t.test('addAccount checks the key belongs to the shard', async (t) => {
+  const { sim } = await setup(t);
+  t.throws(() => sim.addAccount({ shard: 'uk1', apiKey: 'abc-au1', accountId: '5', subdomain: 'x', user: { id: '6' } }));
+  t.throws(() => sim.addAccount({ shard: 'au2', apiKey: 'legacy', accountId: '5', subdomain: 'x', user: { id: '6' } }));
+  t.doesNotThrow(() => sim.addAccount({ shard: 'au1', apiKey: 'legacy', accountId: '5', subdomain: 'x', user: { id: '6' } }));
+  t.throws(() => sim.addPatient('legacy', { id: '12.5' }));
+});
+
+t.test('the imitation patient screen: escaped, with the custom button', async (t) => {
+  const { get } = await setup(t, { buttonUrl: 'http://clinic.localhost:3000/patients' });
+  const page = await get(`/?patient=${DEMO_PATIENT_IDS.tricky}`, { host: 'cliniko.localhost:4001' });
+  t.equal(page.statusCode, 200);
+  t.match(page.headers['content-type'], /text\/html/);
+  t.match(page.body, /Patient actions/);
+  t.match(page.body, 'href="http://clinic.localhost:3000/patients?patient_id=9223372036854775807"');
+  t.notMatch(page.body, /<script/i, 'no markup from patient data survives');
+  t.notMatch(page.body, /<img|<svg/i);
+  t.match(page.body, '&lt;script&gt;alert(&quot;first&quot;)&lt;/script&gt;');
+  for (const id of Object.values(DEMO_PATIENT_IDS)) t.match(page.body, `/?patient=${id}`, `lists ${id}`);
+
+  const first = await get('/', { host: 'cliniko.localhost:4001' });
+  t.match(first.body, `patient_id=${DEMO_PATIENT_IDS.example}`);
+  t.equal((await get('/', { host: 'api.au1.cliniko.localhost:4001' })).statusCode, 404, 'not on API hosts');
+});
