@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import helmet from '@fastify/helmet';
+import formbody from '@fastify/formbody';
 import type { Runtime } from './infra/runtime.ts';
 import { registerErrorHandling } from './infra/http.ts';
 import { healthRoutes } from './infra/health.ts';
@@ -11,6 +12,18 @@ import { assetRoutes } from './infra/assets.ts';
 import { createMetrics } from './infra/metrics.ts';
 import { tenancyPlugin } from './tenancy/plugin.ts';
 import { siteRoutes } from './tenancy/site-routes.ts';
+import { resolveSecrets } from './infra/dev-secrets.ts';
+import { sessionPlugin } from './auth/session.ts';
+import { csrfPlugin } from './auth/csrf.ts';
+import { loginRoutes } from './auth/login-routes.ts';
+import { createPasswordHasher } from './auth/passwords.ts';
+import { createLoginThrottle } from './auth/throttle.ts';
+import { registerSso } from './auth/sso-routes.ts';
+import { requestLogSerializer } from './auth/sso-redact.ts';
+import { createClinikoClient, type ClinikoClient } from './cliniko/client.ts';
+import { createSecretBox, parseKeyring } from './infra/crypto.ts';
+import { createPatientSync, type PatientSync } from './patients/sync.ts';
+import { patientRoutes } from './patients/routes.ts';
 
 export interface BuildAppOptions {
   runtime: Runtime;
@@ -24,6 +37,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Prometheus registry; server.ts serves it on the metrics port. */
     metrics: import('prom-client').Registry;
+    /** The process's one Cliniko client (keep-alive pools per shard), closed with the app. */
+    cliniko: ClinikoClient;
+    /** Patient refreshes; `idle()` waits for background ones (shutdown, tests). */
+    patientSync: PatientSync;
   }
 }
 
@@ -35,6 +52,8 @@ export function loggerOptions(level: string): FastifyServerOptions['logger'] {
       paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]', '*.password', '*.apiKey', '*.token'],
       censor: '[redacted]',
     },
+    // Sign-in URLs carry one-time codes and tokens in their query.
+    serializers: { req: requestLogSerializer },
   };
 }
 
@@ -77,8 +96,32 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     directory: runtime.directory,
     regions: runtime.databases.regions,
   });
+  // Sessions and the signed-in user (after tenancy: a session belongs to the host's clinic).
+  await app.register(formbody);
+  await app.register(sessionPlugin, { config, secret: resolveSecrets(config).sessionSecret, regions: runtime.databases.regions });
+  await app.register(csrfPlugin);
   await app.register(healthRoutes, { databases: runtime.databases });
   await app.register(assetRoutes);
   await app.register(siteRoutes);
+  await app.register(loginRoutes, {
+    hasher: createPasswordHasher({ memoryKib: config.auth.passwordHashMemoryKib }),
+    throttle: createLoginThrottle({
+      pool: runtime.databases.controlPool,
+      maxFailuresPerAccount: config.auth.loginMaxFailuresPerAccount,
+      maxFailuresPerIp: config.auth.loginMaxFailuresPerIp,
+    }),
+  });
+  // Single sign-on: the clinic's own OIDC provider, platform providers and the auth host.
+  await registerSso(app, { runtime });
+  // The patient button: one Cliniko client for the process, its base URL from configuration only.
+  const cliniko = createClinikoClient({ apiBase: config.cliniko.apiBase, contactEmail: config.cliniko.contactEmail });
+  const patientSync = createPatientSync({ client: cliniko, box: createSecretBox(parseKeyring(resolveSecrets(config).encryptionKeys)), settings: config.patients });
+  app.decorate('cliniko', cliniko);
+  app.decorate('patientSync', patientSync);
+  app.addHook('onClose', async () => {
+    await patientSync.idle();
+    await cliniko.close();
+  });
+  await app.register(patientRoutes, { config, sync: patientSync });
   return app;
 }

@@ -10,6 +10,17 @@ export interface RegionConfig {
   databaseUrl: string;
 }
 
+/** A platform-wide OpenID provider (Google, Microsoft, any issuer the operator configures). */
+export interface PlatformProviderConfig {
+  /** URL-safe id: /login/sso/<id>, the callback path on the auth host. */
+  id: string;
+  /** Shown on sign-in buttons ("Sign in with <name>"). */
+  name: string;
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+}
+
 export interface Config {
   env: SidechartEnv;
   port: number;
@@ -38,7 +49,38 @@ export interface Config {
   sessionSecret: string | null;
   encryptionKeys: string | null;
   cliniko: { apiBase: string; contactEmail: string; simulator: boolean; simulatorPort: number };
+  /** The patient button's sync policy (src/patients/sync.ts explains it). */
+  patients: {
+    /** Wait at most this long for Cliniko when the patient is not held yet. */
+    fetchBudgetMs: number;
+    /** Wait at most this long for a refresh of a stale patient before showing what is held. */
+    refreshBudgetMs: number;
+    /** A refresh that outlives its page carries on in the background until this deadline. */
+    syncDeadlineMs: number;
+    /** A record fetched less than this long ago is shown without asking Cliniko. */
+    freshSeconds: number;
+    /** After a failed refresh, do not ask Cliniko again for this long (the page shows the failure). */
+    retryAfterFailureSeconds: number;
+  };
   demo: boolean;
+  /** PLATFORM_OIDC_PROVIDERS: registered at boot, callback on the reserved host auth.<base domain>. */
+  platformProviders: readonly PlatformProviderConfig[];
+  oidc: {
+    /** How long a discovered issuer configuration (per clinic) is reused before discovery runs again. */
+    discoveryTtlMs: number;
+    /** Deadline for every request to an identity provider (discovery, token endpoint, JWKS). */
+    httpTimeoutMs: number;
+    /** http:// issuers (loopback identity providers in development and tests); never in production. */
+    allowHttpIssuers: boolean;
+  };
+  auth: {
+    /** argon2id memory cost of password hashes (KiB); low values only make sense in tests. */
+    passwordHashMemoryKib: number;
+    /** Failed password sign-ins per account (clinic + e-mail) before it is locked, with backoff. */
+    loginMaxFailuresPerAccount: number;
+    /** Failed password sign-ins per client address before it is locked, with backoff. */
+    loginMaxFailuresPerIp: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -124,6 +166,74 @@ function parseProxies(raw: string | undefined): string[] {
   return list;
 }
 
+const PROVIDER_ID = /^[a-z][a-z0-9-]{0,30}$/;
+
+/** An issuer identifier: an absolute http(s) URL without query or fragment (OIDC Discovery 1.0). */
+export function checkIssuerUrl(raw: string, allowHttp: boolean): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
+    return allowHttp ? 'must be an http(s) URL' : 'must be an https:// URL';
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    return 'must not carry a query, fragment or credentials';
+  }
+  return null;
+}
+
+function parsePlatformProviders(raw: string | undefined, allowHttp: boolean): PlatformProviderConfig[] {
+  const name = 'PLATFORM_OIDC_PROVIDERS';
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(name, 'is not valid JSON (expected [{"id","name","issuer","clientId","clientSecret"}, ...])');
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError(name, 'must be a JSON array of providers');
+  const providers: PlatformProviderConfig[] = [];
+  for (const [index, entry] of parsed.entries()) {
+    const where = `entry ${index + 1}`;
+    if (typeof entry !== 'object' || entry === null) throw new ConfigError(name, `${where} is not an object`);
+    const field = (key: string): string => {
+      const value = (entry as Record<string, unknown>)[key];
+      if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(name, `${where} needs a non-empty "${key}"`);
+      return value.trim();
+    };
+    const id = field('id');
+    if (!PROVIDER_ID.test(id)) throw new ConfigError(name, `${where}: id must be lowercase letters, digits and dashes (got "${id.slice(0, 32)}")`);
+    if (id === 'complete') throw new ConfigError(name, `${where}: id "complete" is reserved (/login/sso/complete)`);
+    if (providers.some((p) => p.id === id)) throw new ConfigError(name, `provider "${id}" is listed twice`);
+    const issuer = field('issuer');
+    const problem = checkIssuerUrl(issuer, allowHttp);
+    if (problem !== null) throw new ConfigError(name, `provider "${id}": issuer ${problem}`);
+    const displayName = field('name');
+    if (displayName.length > 60) throw new ConfigError(name, `provider "${id}": name is longer than 60 characters`);
+    // Never echo the secret, not even in part.
+    providers.push({ id, name: displayName, issuer, clientId: field('clientId'), clientSecret: field('clientSecret') });
+  }
+  return providers;
+}
+
+function patientSettings(env: Env): Config['patients'] {
+  const fetchBudgetMs = integer(env, 'PATIENT_FETCH_BUDGET_MS', 2_000, 50, 60_000);
+  const refreshBudgetMs = integer(env, 'PATIENT_REFRESH_BUDGET_MS', 300, 0, 60_000);
+  const syncDeadlineMs = integer(env, 'PATIENT_SYNC_DEADLINE_MS', 10_000, 50, 300_000);
+  if (refreshBudgetMs > fetchBudgetMs) throw new ConfigError('PATIENT_REFRESH_BUDGET_MS', `must not exceed PATIENT_FETCH_BUDGET_MS (${fetchBudgetMs})`);
+  if (syncDeadlineMs < fetchBudgetMs) throw new ConfigError('PATIENT_SYNC_DEADLINE_MS', `must be at least PATIENT_FETCH_BUDGET_MS (${fetchBudgetMs})`);
+  return {
+    fetchBudgetMs,
+    refreshBudgetMs,
+    syncDeadlineMs,
+    freshSeconds: integer(env, 'PATIENT_FRESH_SECONDS', 300, 0, 86_400),
+    retryAfterFailureSeconds: integer(env, 'PATIENT_SYNC_RETRY_SECONDS', 30, 0, 3_600),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const mode = oneOf(env, 'SIDECHART_ENV', ['development', 'production'] as const, 'development');
   const production = mode === 'production';
@@ -158,7 +268,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const simulator = bool(env, 'CLINIKO_SIMULATOR', !production);
   if (production && simulator) throw new ConfigError('CLINIKO_SIMULATOR', 'cannot be on in production');
-  const apiBase = text(env, 'CLINIKO_API_BASE') ?? 'https://api.{shard}.cliniko.com/v1';
+  const simulatorPort = integer(env, 'CLINIKO_SIMULATOR_PORT', 4001, 1, 65535);
+  // With the development simulator on, the API base points at it unless configured otherwise.
+  const apiBase = text(env, 'CLINIKO_API_BASE') ?? (simulator ? `http://api.{shard}.cliniko.localhost:${simulatorPort}/v1` : 'https://api.{shard}.cliniko.com/v1');
   if (!apiBase.includes('{shard}')) throw new ConfigError('CLINIKO_API_BASE', 'must contain {shard}');
   if (production && !apiBase.startsWith('https://')) throw new ConfigError('CLINIKO_API_BASE', 'must be https:// in production');
 
@@ -172,6 +284,16 @@ export function loadConfig(env: Env = process.env): Config {
   const defaultRegion = text(env, 'DEFAULT_REGION') ?? 'local';
   if (defaultRegion !== 'local' && !regions.some((r) => r.id === defaultRegion)) {
     throw new ConfigError('DEFAULT_REGION', `"${defaultRegion}" is not a configured region`);
+  }
+
+  const allowHttpIssuers = bool(env, 'OIDC_ALLOW_HTTP_ISSUERS', !production);
+  if (production && allowHttpIssuers) throw new ConfigError('OIDC_ALLOW_HTTP_ISSUERS', 'cannot be on in production');
+  const platformProviders = parsePlatformProviders(text(env, 'PLATFORM_OIDC_PROVIDERS'), allowHttpIssuers);
+
+  // OWASP's floor for argon2id is 19 MiB; tests may go lower to stay fast, production may not.
+  const passwordHashMemoryKib = integer(env, 'PASSWORD_HASH_MEMORY_KIB', 65_536, 64, 4_194_304);
+  if (production && passwordHashMemoryKib < 19_456) {
+    throw new ConfigError('PASSWORD_HASH_MEMORY_KIB', `must be at least 19456 in production (got ${passwordHashMemoryKib})`);
   }
 
   return Object.freeze({
@@ -204,8 +326,20 @@ export function loadConfig(env: Env = process.env): Config {
       apiBase,
       contactEmail: contactEmail ?? 'dev@sidechart.invalid',
       simulator,
-      simulatorPort: integer(env, 'CLINIKO_SIMULATOR_PORT', 4001, 1, 65535),
+      simulatorPort,
     },
+    patients: patientSettings(env),
     demo: bool(env, 'SIDECHART_DEMO', !production),
+    platformProviders: Object.freeze(platformProviders),
+    oidc: {
+      discoveryTtlMs: integer(env, 'OIDC_DISCOVERY_TTL_MS', 3_600_000, 0, 86_400_000),
+      httpTimeoutMs: integer(env, 'OIDC_HTTP_TIMEOUT_MS', 10_000, 100, 120_000),
+      allowHttpIssuers,
+    },
+    auth: {
+      passwordHashMemoryKib,
+      loginMaxFailuresPerAccount: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 5, 1, 1000),
+      loginMaxFailuresPerIp: integer(env, 'LOGIN_MAX_FAILURES_PER_IP', 100, 1, 100_000),
+    },
   });
 }

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createRuntime } from './infra/runtime.ts';
 import { tenantUrl } from './infra/urls.ts';
 import { ensureDemo } from './tenancy/demo.ts';
+import { startDevCliniko } from './cliniko/dev.ts';
 
 function configOrExit(): Config {
   try {
@@ -27,6 +28,8 @@ try {
   const runtime = await createRuntime({ config, log: logger, applicationName: 'sidechart-app', listen: true, migrate: true });
   const demo = config.demo ? await ensureDemo(runtime, logger) : null;
   const app = await buildApp({ runtime, loggerInstance: logger });
+  // Development: the Cliniko simulator beside the app, the demo clinic connected to it.
+  const simulator = config.cliniko.simulator ? await startDevCliniko({ config, runtime, client: app.cliniko, demoSlug: demo?.slug ?? null, log: logger }) : null;
 
   // Metrics on their own port, so clinic hosts never expose them.
   const metricsServer = Fastify({ logger: false });
@@ -43,6 +46,7 @@ try {
     try {
       await app.close();
       await metricsServer.close();
+      await simulator?.close();
       await runtime.close();
       logger.info('stopped');
       process.exit(0);
@@ -59,6 +63,16 @@ try {
   const lines = [`Sidechart is running (${config.env}).`];
   if (demo) {
     lines.push(`  Demo clinic:  ${tenantUrl(config, demo.slug)}`);
+    if (demo.admin.password !== null) {
+      lines.push(`  Demo sign-in: ${demo.admin.email} / ${demo.admin.password}  (shown this once; only its hash is stored)`);
+    } else {
+      lines.push(`  Demo sign-in: ${demo.admin.email} (the password was shown at the first start; to reset it:`);
+      lines.push(`                ${demo.admin.resetCommand})`);
+    }
+  }
+  if (simulator) {
+    lines.push(`  Fake Cliniko: ${simulator.pageUrl}  (a patient screen with the "Open in Sidechart" button)`);
+    if (demo) lines.push(`  Try:          ${tenantUrl(config, demo.slug, `/patients?patient_id=${simulator.demo.patientIds.example}`)}`);
   }
   process.stdout.write(`\n${lines.join('\n')}\n\n`);
 } catch (error) {

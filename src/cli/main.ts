@@ -8,6 +8,10 @@ import { isAppError } from '../infra/errors.ts';
 import { createCliContext, type CliIo } from './context.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerTenantCommands } from './tenants.ts';
+import { registerClinikoCommands } from './cliniko.ts';
+import { registerAuditCommand } from './audit.ts';
+import { registerUserCommands } from './users.ts';
+import { registerSsoCommands } from './sso.ts';
 
 export interface RunCliOptions {
   env?: Record<string, string | undefined>;
@@ -34,6 +38,10 @@ export async function runCli(argv: string[], io: CliIo, options: RunCliOptions =
     .showHelpAfterError();
   registerTenantCommands(program, context);
   registerMigrateCommand(program, context);
+  registerClinikoCommands(program, context);
+  registerAuditCommand(program, context);
+  registerUserCommands(program, context);
+  registerSsoCommands(program, context);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import t from 'tap';
 import { sql } from 'kysely';
 import { cli, testEnv } from '../helpers/app.ts';
+import { latestVersion, tenantMigrations } from '../../src/tenancy/migrations.ts';
 
 t.test('create, list, show, suspend, resume, delete, restore, purge', async (t) => {
   const env = await testEnv(t);
@@ -21,7 +22,7 @@ t.test('create, list, show, suspend, resume, delete, restore, purge', async (t) 
   t.equal(rows[0]!.slug, 'acme-physio');
   t.equal(rows[0]!.status, 'active');
   t.match(rows[0]!.schemaName, /^t_\d+$/);
-  t.equal(rows[0]!.schemaVersion, '0001_patients');
+  t.equal(rows[0]!.schemaVersion, await latestVersion(tenantMigrations()));
 
   const human = await cli(env, ['tenants', 'list']);
   t.match(human.out, /acme-physio +active +local/);

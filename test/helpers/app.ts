@@ -3,7 +3,9 @@
 // teardown. `listen: true` also binds a real socket on 127.0.0.1.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { MigrationProvider } from 'kysely/migration';
+import { randomBytes } from 'node:crypto';
 import { buildApp } from '../../src/app.ts';
+import { generateKeySpec } from '../../src/infra/crypto.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createRuntime, type Runtime } from '../../src/infra/runtime.ts';
 import { runCli } from '../../src/cli/main.ts';
@@ -26,7 +28,11 @@ const silentLog = { info: () => {}, warn: () => {}, error: () => {} };
 
 export async function testEnv(t: Teardown, env: Record<string, string> = {}): Promise<Record<string, string>> {
   const databaseUrl = env.DATABASE_URL ?? (await createTestDatabase(t));
-  return { SIDECHART_ENV: 'development', BASE_DOMAIN: 'localhost', LOG_LEVEL: 'silent', SIDECHART_DEMO: 'false', CLINIKO_SIMULATOR: 'false', DB_POOL_MAX: '5', ...env, DATABASE_URL: databaseUrl };
+  return {
+    // Explicit secrets: tests never read or write the developer's .data/dev-secrets.json.
+    SESSION_SECRET: randomBytes(32).toString('base64url'),
+    SIDECHART_ENCRYPTION_KEYS: generateKeySpec('test1'),
+    SIDECHART_ENV: 'development', BASE_DOMAIN: 'localhost', LOG_LEVEL: 'silent', SIDECHART_DEMO: 'false', CLINIKO_SIMULATOR: 'false', DB_POOL_MAX: '5', ...env, DATABASE_URL: databaseUrl };
 }
 
 export async function buildTestApp(

@@ -5,7 +5,7 @@ import t from 'tap';
 import { sql, type Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import { buildTestApp, cli } from '../helpers/app.ts';
-import { tenantMigrations } from '../../src/tenancy/migrations.ts';
+import { latestVersion, tenantMigrations } from '../../src/tenancy/migrations.ts';
 
 const TENANTS = 50;
 
@@ -13,7 +13,7 @@ const TENANTS = 50;
 function withSecondMigration(extra: Migration): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...(await tenantMigrations().getMigrations()), '0002_test_visits': extra };
+      return { ...(await tenantMigrations().getMigrations()), '9999_test_visits': extra };
     },
   };
 }
@@ -28,7 +28,7 @@ t.test('a second tenant migration reaches every tenant; re-running is a no-op', 
       await db.schema.createTable('visits').addColumn('id', 'bigint', (c) => c.primaryKey()).addColumn('note', 'text').execute();
       // Fails, after doing part of its work, for a tenant holding the marker patient 4242.
       const probe = await db.selectFrom('patients').select('cliniko_id').where('cliniko_id', '=', '4242').executeTakeFirst();
-      if (probe) throw new Error('simulated failure in 0002');
+      if (probe) throw new Error('simulated failure in 9999');
     },
   };
   const provider = withSecondMigration(visits);
@@ -40,7 +40,7 @@ t.test('a second tenant migration reaches every tenant; re-running is a no-op', 
   const first = await cli(env, ['migrate', '--concurrency', '4', '--json'], { tenantMigrations: provider });
   t.equal(first.code, 1, 'exit code says something failed');
   const firstReport = JSON.parse(first.out);
-  t.equal(firstReport.latest, '0002_test_visits');
+  t.equal(firstReport.latest, '9999_test_visits');
   t.equal(firstReport.migrated, TENANTS - 1);
   t.equal(firstReport.failed, 1);
   const failure = firstReport.results.find((r: { outcome: string }) => r.outcome === 'failed');
@@ -49,7 +49,7 @@ t.test('a second tenant migration reaches every tenant; re-running is a no-op', 
 
   // The failed tenant is untouched (its transaction rolled back) and its error is recorded.
   const failedTenant = await runtime.tenants.find('m-07');
-  t.equal(failedTenant.schemaVersion, '0001_patients');
+  t.equal(failedTenant.schemaVersion, await latestVersion(tenantMigrations()));
   t.match(failedTenant.migrationError, /simulated failure/);
   const half = await sql<{ n: string }>`select count(*) as n from information_schema.tables where table_schema = ${marked!.schemaName} and table_name = 'visits'`.execute(runtime.databases.control);
   t.equal(half.rows[0]!.n, '0', 'no half-migrated schema');
@@ -58,7 +58,7 @@ t.test('a second tenant migration reaches every tenant; re-running is a no-op', 
   const tables = await sql<{ n: string }>`select count(*) as n from information_schema.tables where table_name = 'visits' and table_schema like 't\\_%'`.execute(runtime.databases.control);
   t.equal(tables.rows[0]!.n, String(TENANTS - 1));
   const list = await runtime.tenants.list();
-  t.equal(list.filter((x) => x.schemaVersion === '0002_test_visits').length, TENANTS - 1);
+  t.equal(list.filter((x) => x.schemaVersion === '9999_test_visits').length, TENANTS - 1);
 
   // Fix the cause and run again: only the failed tenant is touched.
   await sql`delete from ${sql.id(marked!.schemaName, 'patients')} where cliniko_id = 4242`.execute(runtime.databases.control);
@@ -76,7 +76,7 @@ t.test('a second tenant migration reaches every tenant; re-running is a no-op', 
 
   // New tenants are created at the latest version.
   const created = await cli(env, ['tenants', 'create', 'late-comer', '--json'], { tenantMigrations: provider });
-  t.equal(JSON.parse(created.out).schemaVersion, '0002_test_visits');
+  t.equal(JSON.parse(created.out).schemaVersion, '9999_test_visits');
 });
 
 t.test('migrate finishes a tenant left provisioning by a crash', async (t) => {
@@ -92,7 +92,7 @@ t.test('migrate finishes a tenant left provisioning by a crash', async (t) => {
   t.match(run.out, /ok +halfway/);
   const tenant = await runtime.tenants.find('halfway');
   t.equal(tenant.status, 'active');
-  t.equal(tenant.schemaVersion, '0001_patients');
+  t.equal(tenant.schemaVersion, await latestVersion(tenantMigrations()));
   runtime.directory.invalidate('halfway');
   t.equal((await app.inject({ url: '/', headers: { host: 'halfway.localhost' } })).statusCode, 200);
 });

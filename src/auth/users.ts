@@ -1,0 +1,130 @@
+// A clinic's users. Every function takes the tenant-scoped handle (or a transaction on it): the
+// caller owns the tenant and the transaction.
+import { sql, type Selectable } from 'kysely';
+import { AppError, isUniqueViolation } from '../infra/errors.ts';
+import type { TenantDb } from '../tenancy/tenant-database.ts';
+import type { Role, UsersTable } from './tables.ts';
+
+export type UserRow = Selectable<UsersTable>;
+
+/** What the rest of the app sees of a signed-in user (request.user). */
+export interface SessionUser {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+}
+
+export const ROLES: readonly Role[] = ['admin', 'staff'];
+export const EMAIL_MAX_LENGTH = 320;
+
+/**
+ * Trims and lowercases an e-mail address; null when it does not look like one. Deliberately loose
+ * (one `@`, something either side, no spaces): the address is a login name here, not a mailbox we
+ * deliver to.
+ */
+export function normalizeEmail(input: unknown): string | null {
+  if (typeof input !== 'string') return null;
+  const email = input.trim().toLowerCase();
+  if (email.length < 3 || email.length > EMAIL_MAX_LENGTH) return null;
+  return /^[^\s@]+@[^\s@]+$/.test(email) ? email : null;
+}
+
+export function toSessionUser(row: Pick<UserRow, 'id' | 'email' | 'name' | 'role'>): SessionUser {
+  return { id: row.id, email: row.email, name: row.name || row.email, role: row.role };
+}
+
+export interface NewUser {
+  email: string;
+  name?: string;
+  role?: Role;
+  passwordHash?: string | null;
+}
+
+export async function createUser(db: TenantDb, input: NewUser): Promise<UserRow> {
+  const email = normalizeEmail(input.email);
+  if (email === null) throw new AppError(400, 'invalid_email', `"${input.email}" is not an e-mail address`);
+  const name = (input.name ?? '').trim();
+  if (name.length > 200) throw new AppError(400, 'invalid_name', 'the name is longer than 200 characters');
+  try {
+    return await db
+      .insertInto('users')
+      .values({ email, name, role: input.role ?? 'staff', password_hash: input.passwordHash ?? null })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new AppError(409, 'user_exists', `a user with the e-mail ${email} already exists`);
+    throw error;
+  }
+}
+
+export async function findUserByEmail(db: TenantDb, email: string): Promise<UserRow | undefined> {
+  const normalized = normalizeEmail(email);
+  if (normalized === null) return undefined;
+  return db.selectFrom('users').selectAll().where('email', '=', normalized).executeTakeFirst();
+}
+
+export async function findUserById(db: TenantDb, id: string): Promise<UserRow | undefined> {
+  if (!/^[0-9]{1,19}$/.test(id)) return undefined;
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listUsers(db: TenantDb): Promise<UserRow[]> {
+  return db.selectFrom('users').selectAll().orderBy('email').execute();
+}
+
+/** The user by e-mail, or a 404 AppError naming the address. */
+export async function getUserByEmail(db: TenantDb, email: string): Promise<UserRow> {
+  const user = await findUserByEmail(db, email);
+  if (!user) throw new AppError(404, 'user_not_found', `no user with the e-mail ${normalizeEmail(email) ?? email}`);
+  return user;
+}
+
+export async function setUserDisabled(db: TenantDb, userId: string, disabled: boolean): Promise<void> {
+  await db.updateTable('users').set({ disabled, updated_at: new Date() }).where('id', '=', userId).execute();
+}
+
+export async function setPasswordHash(db: TenantDb, userId: string, passwordHash: string | null): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash, updated_at: new Date() }).where('id', '=', userId).execute();
+}
+
+/** The user and the clinic's session timeouts, in one query (every signed-in request runs it). */
+export async function findUserForSession(db: TenantDb, id: string) {
+  if (!/^[0-9]{1,19}$/.test(id)) return undefined;
+  return db
+    .selectFrom('users as u')
+    .innerJoin('auth_settings as s', (join) => join.onTrue())
+    .select(['u.id', 'u.email', 'u.name', 'u.role', 'u.disabled', 's.idle_timeout_minutes', 's.absolute_timeout_minutes'])
+    .where('u.id', '=', id)
+    .executeTakeFirst();
+}
+
+/** Signs a user out everywhere (after a password change, when disabled). Returns how many sessions. */
+export async function destroyUserSessions(db: TenantDb, userId: string): Promise<number> {
+  const result = await db.deleteFrom('sessions').where(sql<string>`data->>'userId'`, '=', userId).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+// SSO identities: (issuer, subject) pairs linked to a user.
+
+export async function findUserByIdentity(db: TenantDb, issuer: string, subject: string): Promise<UserRow | undefined> {
+  return db
+    .selectFrom('user_identities as i')
+    .innerJoin('users as u', 'u.id', 'i.user_id')
+    .selectAll('u')
+    .where('i.issuer', '=', issuer)
+    .where('i.subject', '=', subject)
+    .executeTakeFirst();
+}
+
+export async function linkIdentity(db: TenantDb, input: { userId: string; issuer: string; subject: string; email?: string | null }): Promise<void> {
+  try {
+    await db
+      .insertInto('user_identities')
+      .values({ user_id: input.userId, issuer: input.issuer, subject: input.subject, email: input.email ?? null })
+      .execute();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new AppError(409, 'identity_linked', 'this identity is already linked to a user');
+    throw error;
+  }
+}

@@ -1,0 +1,142 @@
+// `sidechart sso ...`: how a clinic's staff sign in with single sign-on. The same functions as the
+// admin pages (auth/sso-settings.ts) validate and store the settings; the client secret is read
+// from standard input, sealed, and never printed.
+import type { Command } from 'commander';
+import type { Config } from '../config.ts';
+import { createSecretBox, parseKeyring } from '../infra/crypto.ts';
+import { resolveSecrets } from '../infra/dev-secrets.ts';
+import { AppError } from '../infra/errors.ts';
+import { tenantUrl } from '../infra/urls.ts';
+import { scopeToTenant } from '../tenancy/scope.ts';
+import { createOidcClients } from '../auth/oidc-client.ts';
+import { oidcRedirectUri } from '../auth/oidc-routes.ts';
+import { platformCallbackUri } from '../auth/platform.ts';
+import type { AuthSettings } from '../auth/settings.ts';
+import { getAuthSettings } from '../auth/settings.ts';
+import { classifyProviderError } from '../auth/sso-errors.ts';
+import { clinicOidcOf, updateSsoSettings, type SsoSettingsChange } from '../auth/sso-settings.ts';
+import type { OidcAdmit } from '../auth/tables.ts';
+import { report, type CliContext } from './context.ts';
+
+function list(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function describe(config: Config, slug: string, settings: AuthSettings): string {
+  const own = clinicOidcOf(settings);
+  return [
+    `single sign-on for ${slug}`,
+    `  own OIDC provider:   ${own ? `${own.issuer} (client ${own.clientId}, secret sealed)` : 'none'}`,
+    ...(own ? [`  redirect URI:        ${oidcRedirectUri(config, slug)}`] : []),
+    `  admit:               ${settings.oidcAdmit === 'domain' ? 'invited users and anyone with a verified e-mail in an allowed domain' : 'invited users only'}`,
+    `  allowed domains:     ${settings.allowedEmailDomains.length > 0 ? settings.allowedEmailDomains.join(', ') : 'none'}`,
+    `  platform providers:  ${settings.platformProviders.length > 0 ? settings.platformProviders.join(', ') : 'none'}`,
+    `  passwords:           ${settings.passwordEnabled ? 'enabled' : 'disabled'}`,
+  ].join('\n');
+}
+
+function publicView(config: Config, slug: string, settings: AuthSettings) {
+  const own = clinicOidcOf(settings);
+  return {
+    tenant: slug,
+    oidc: own ? { issuer: own.issuer, clientId: own.clientId, clientSecret: 'sealed', redirectUri: oidcRedirectUri(config, slug) } : null,
+    admit: settings.oidcAdmit,
+    allowedEmailDomains: settings.allowedEmailDomains,
+    platformProviders: settings.platformProviders,
+    passwordEnabled: settings.passwordEnabled,
+  };
+}
+
+export function registerSsoCommands(program: Command, context: CliContext): void {
+  const sso = program.command('sso').description("a clinic's single sign-on: its own OIDC provider, platform providers, who is admitted");
+
+  async function clinic(slug: string) {
+    const runtime = await context.runtime();
+    const tenant = await runtime.tenants.find(slug);
+    if (tenant.status === 'deleted') throw new AppError(404, 'no_clinic', `clinic ${slug} is deleted`);
+    const region = runtime.databases.regions.get(tenant.regionId);
+    if (!region) throw new AppError(503, 'region_unavailable', `clinic ${slug} is in region ${tenant.regionId}, which this configuration has no database for`);
+    return { tenant, db: scopeToTenant(region, tenant.schemaName) };
+  }
+
+  sso
+    .command('show <tenant>')
+    .description('show the clinic\'s single sign-on settings (never the client secret)')
+    .option('--json', 'print JSON')
+    .action(async (slug: string, opts: { json?: boolean }) => {
+      const { db } = await clinic(slug);
+      const settings = await getAuthSettings(db);
+      report(context.io, opts.json, publicView(context.config, slug, settings), () => describe(context.config, slug, settings));
+    });
+
+  sso
+    .command('configure <tenant>')
+    .description('change the clinic\'s single sign-on settings; options not given are left as they are')
+    .option('--issuer <url>', "the clinic's own OpenID provider (issuer URL); needs --client-id and --client-secret-stdin")
+    .option('--client-id <id>', "the client id Sidechart has at the clinic's provider")
+    .option('--client-secret-stdin', 'read the client secret from standard input')
+    .option('--remove-oidc', "remove the clinic's own provider")
+    .option('--admit <mode>', 'who may sign in the first time: invited (users created beforehand) or domain (also anyone with a verified e-mail in an allowed domain)')
+    .option('--allowed-domains <list>', 'comma-separated e-mail domains ("" for none)')
+    .option('--platform-providers <list>', 'comma-separated platform provider ids the clinic allows ("" for none)')
+    .option('--check', "check that the clinic's provider answers discovery before saving")
+    .option('--json', 'print JSON')
+    .action(async (slug: string, opts: {
+      issuer?: string; clientId?: string; clientSecretStdin?: boolean; removeOidc?: boolean; admit?: string;
+      allowedDomains?: string; platformProviders?: string; check?: boolean; json?: boolean;
+    }) => {
+      const change: SsoSettingsChange = {};
+      const settingOidc = opts.issuer !== undefined || opts.clientId !== undefined || opts.clientSecretStdin === true;
+      if (settingOidc && opts.removeOidc) throw new AppError(400, 'usage', '--remove-oidc cannot be combined with --issuer, --client-id or --client-secret-stdin');
+      if (settingOidc) {
+        if (opts.issuer === undefined || opts.clientId === undefined || opts.clientSecretStdin !== true) {
+          throw new AppError(400, 'usage', 'setting the clinic\'s provider needs --issuer, --client-id and --client-secret-stdin together');
+        }
+        const clientSecret = (await context.io.readStdin()).replace(/\r?\n$/, '');
+        if (clientSecret.trim() === '') throw new AppError(400, 'usage', 'no client secret on standard input');
+        change.clinicOidc = { issuer: opts.issuer, clientId: opts.clientId, clientSecret };
+      }
+      if (opts.removeOidc) change.clinicOidc = null;
+      if (opts.admit !== undefined) change.admit = opts.admit as OidcAdmit; // validated by checkSsoSettingsChange
+      const domains = list(opts.allowedDomains);
+      if (domains !== undefined) change.allowedEmailDomains = domains;
+      const providers = list(opts.platformProviders);
+      if (providers !== undefined) change.platformProviders = providers;
+      if (Object.keys(change).length === 0) throw new AppError(400, 'usage', 'nothing to change (see sidechart sso configure --help)');
+
+      const { tenant, db } = await clinic(slug);
+      const { config } = context;
+      if (opts.check && change.clinicOidc) {
+        const clients = createOidcClients({ ttlMs: 0, timeoutMs: config.oidc.httpTimeoutMs, allowHttpIssuers: config.oidc.allowHttpIssuers });
+        try {
+          await clients.get(tenant.id, change.clinicOidc);
+        } catch (error) {
+          const failure = classifyProviderError(error, change.clinicOidc.issuer, 'discovery');
+          throw new AppError(400, 'oidc_check_failed', `discovery failed, nothing saved: ${failure?.message ?? (error instanceof Error ? error.message : String(error))}`);
+        }
+      }
+      const box = createSecretBox(parseKeyring(resolveSecrets(config).encryptionKeys));
+      const settings = await updateSsoSettings(db, { config, box, schemaName: tenant.schemaName }, change);
+      report(context.io, opts.json, publicView(config, slug, settings), () =>
+        [
+          `updated ${describe(config, slug, settings)}`,
+          ...(clinicOidcOf(settings) ? [`register this redirect URI at the clinic's provider: ${oidcRedirectUri(config, slug)}`] : []),
+          `sign-in page: ${tenantUrl(config, slug, '/login')}`,
+        ].join('\n'),
+      );
+    });
+
+  sso
+    .command('providers')
+    .description('list the platform providers this Sidechart offers (PLATFORM_OIDC_PROVIDERS)')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const { config } = context;
+      const providers = config.platformProviders.map((p) => ({ id: p.id, name: p.name, issuer: p.issuer, clientId: p.clientId, redirectUri: platformCallbackUri(config, p.id) }));
+      report(context.io, opts.json, providers, () =>
+        providers.length === 0
+          ? 'no platform providers configured (PLATFORM_OIDC_PROVIDERS)'
+          : providers.map((p) => `${p.id}  ${p.name}  ${p.issuer}\n  redirect URI: ${p.redirectUri}`).join('\n'),
+      );
+    });
+}

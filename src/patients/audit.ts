@@ -1,0 +1,87 @@
+// The audit trail of patient access, in the clinic's own schema: every view of a patient page,
+// every refused attempt, every note written. Rows are only ever inserted (a trigger refuses UPDATE,
+// DELETE and TRUNCATE). A page showing a patient is sent only after its event is stored.
+import type { FastifyRequest } from 'fastify';
+import type { Insertable, Selectable } from 'kysely';
+import type { TenantDb } from '../tenancy/tenant-database.ts';
+import type { AuditAction, AuditEventsTable } from './tables.ts';
+
+export type AuditEvent = Selectable<AuditEventsTable>;
+
+/** An event as listed: with the user's e-mail when the user still exists. */
+export type ListedAuditEvent = AuditEvent & { user_email: string | null };
+
+/** Where a request came from, as the audit trail records it. */
+export interface RequestOrigin {
+  clientIp: string | null;
+  userAgent: string | null;
+  secFetchSite: string | null;
+  referrer: string | null;
+  requestId: string | null;
+}
+
+export interface AuditEntry {
+  action: AuditAction;
+  outcome: string;
+  userId: string | null;
+  patientId: string | null;
+  detail?: string | null;
+  origin: RequestOrigin;
+}
+
+/** Headers are client input: kept, but bounded so one request cannot bloat the trail. */
+function bounded(value: string | string[] | undefined, max: number): string | null {
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined || first === '') return null;
+  return first.length > max ? first.slice(0, max) : first;
+}
+
+/** The origin of a request: client address (request.ip honours only trusted proxies), headers. */
+export function requestOrigin(request: FastifyRequest): RequestOrigin {
+  return {
+    clientIp: bounded(request.ip, 64),
+    userAgent: bounded(request.headers['user-agent'], 512),
+    secFetchSite: bounded(request.headers['sec-fetch-site'], 32),
+    // Both spellings: the header is "Referer", the policy "Referrer".
+    referrer: bounded(request.headers.referer ?? request.headers.referrer, 1024),
+    requestId: bounded(request.id, 64),
+  };
+}
+
+function toRow(entry: AuditEntry): Insertable<AuditEventsTable> {
+  return {
+    action: entry.action,
+    outcome: entry.outcome,
+    user_id: entry.userId,
+    patient_id: entry.patientId,
+    detail: entry.detail === undefined || entry.detail === null ? null : entry.detail.slice(0, 500),
+    client_ip: entry.origin.clientIp,
+    user_agent: entry.origin.userAgent,
+    sec_fetch_site: entry.origin.secFetchSite,
+    referrer: entry.origin.referrer,
+    request_id: entry.origin.requestId,
+  };
+}
+
+/** Stores one event. Rejects when it cannot: callers decide whether to go on without it. */
+export async function recordAudit(db: TenantDb, entry: AuditEntry): Promise<void> {
+  await db.insertInto('audit_events').values(toRow(entry)).execute();
+}
+
+export interface AuditQuery {
+  patientId?: string;
+  since?: Date;
+  /** Newest first; at most this many. */
+  limit: number;
+}
+
+export async function listAudit(db: TenantDb, query: AuditQuery): Promise<ListedAuditEvent[]> {
+  let select = db
+    .selectFrom('audit_events as a')
+    .leftJoin('users as u', 'u.id', 'a.user_id')
+    .selectAll('a')
+    .select('u.email as user_email');
+  if (query.patientId !== undefined) select = select.where('a.patient_id', '=', query.patientId);
+  if (query.since !== undefined) select = select.where('a.occurred_at', '>=', query.since);
+  return select.orderBy('a.occurred_at', 'desc').orderBy('a.id', 'desc').limit(query.limit).execute();
+}

@@ -1,0 +1,263 @@
+// The patient button's routes on a clinic's host.
+//
+// GET /patients?patient_id=<Cliniko ID> is what Cliniko's custom button opens (a cross-site,
+// top-level GET). Read top to bottom: the ID is checked (400 if it is not one), the visitor must be
+// signed in to this clinic (else the sign-in redirect, which brings them back here), the patient is
+// looked up by the sync policy (sync.ts), the page is rendered, the view is written to the audit
+// trail, and only then is the page sent. Its only side effects are that audit event and the
+// refreshed Cliniko record.
+//
+// POST /patients/:id/notes adds a Sidechart note (CSRF-checked by the auth plugin like every POST)
+// and writes the note and its audit event in one transaction.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
+import { sessionCookieSettings } from '../auth/session.ts';
+import { cookieBelongsTo } from '../auth/session-id.ts';
+import { requireUser } from '../auth/guards.ts';
+import { AppError } from '../infra/errors.ts';
+import { render, sendPage } from '../infra/html.ts';
+import { sendProblem } from '../infra/http.ts';
+import { requireTenant } from '../tenancy/plugin.ts';
+import { recordAudit, requestOrigin, type AuditEntry } from './audit.ts';
+import { addNote, checkNoteText, listNotes, NOTE_MAX_CHARACTERS } from './notes.ts';
+import { parsePatientId } from './patient-id.ts';
+import { findPatient, type PatientLookup, type PatientSync, type SyncScope } from './sync.ts';
+import { displayZone, noteViews, patientPageModel, syncBanner, syncFailureText } from './view-model.ts';
+import type { ClinikoPatient } from '../cliniko/types.ts';
+
+export interface PatientRoutesOptions {
+  config: Config;
+  sync: PatientSync;
+}
+
+interface NoteBody {
+  text?: string;
+  _csrf?: string;
+}
+
+export function patientUrl(id: string): string {
+  return `/patients?patient_id=${id}`;
+}
+
+export async function patientRoutes(app: FastifyInstance, options: PatientRoutesOptions): Promise<void> {
+  const { config, sync } = options;
+  const sessionCookie = sessionCookieSettings(config).name;
+
+  /** A session cookie is present but names another clinic (it was dropped before loading). */
+  function hasOtherClinicSession(request: FastifyRequest): boolean {
+    const header = request.headers.cookie;
+    if (!header || !request.tenant) return false;
+    const value = app.parseCookie(header)[sessionCookie];
+    return value !== undefined && !cookieBelongsTo(value, request.tenant);
+  }
+
+  /** Records a refused attempt; a failure is logged but does not change the refusal. */
+  async function auditDenied(request: FastifyRequest, entry: Omit<AuditEntry, 'action' | 'origin' | 'userId'>): Promise<void> {
+    try {
+      await recordAudit(request.tenantDb!, { ...entry, action: 'denied', userId: request.user?.id ?? null, origin: requestOrigin(request) });
+    } catch (error) {
+      request.log.error({ err: error, event: 'audit_write_failed' }, 'could not record a refused patient access');
+    }
+  }
+
+  function scopeOf(request: FastifyRequest): SyncScope {
+    return { db: request.tenantDb!, schemaName: request.tenant!.schemaName, log: request.log };
+  }
+
+  app.get(
+    '/patients',
+    {
+      preHandler: requireTenant,
+      // patient_id is deliberately not declared: the validator would coerce it (arrays, numbers),
+      // and parsePatientId must see exactly what was sent.
+      schema: { querystring: { type: 'object' } },
+    },
+    async (request, reply) => {
+      const parsed = parsePatientId(request.query);
+      if (!parsed.ok) {
+        await auditDenied(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
+        return sendProblem(request, reply, {
+          statusCode: 400,
+          code: 'invalid_patient_id',
+          message: `This link does not name a Cliniko patient (${parsed.reason}). Open the patient from Cliniko again.`,
+        });
+      }
+      const patientId = parsed.id;
+      if (!request.user) {
+        const outcome = hasOtherClinicSession(request) ? 'other_clinic_session' : 'anonymous';
+        await auditDenied(request, { outcome, patientId });
+        return requireUser(request, reply);
+      }
+
+      const lookup = await sync.lookup(scopeOf(request), patientId);
+      const page = await renderLookup(request, reply, lookup, patientId);
+      try {
+        await recordAudit(request.tenantDb!, {
+          action: 'view',
+          outcome: page.outcome,
+          detail: page.detail,
+          userId: request.user.id,
+          patientId: page.auditPatientId,
+          origin: requestOrigin(request),
+        });
+      } catch (error) {
+        request.log.error({ err: error, event: 'audit_write_failed' }, 'could not record a patient view: page withheld');
+        return sendProblem(request, reply, {
+          statusCode: 503,
+          code: 'audit_unavailable',
+          message: 'Sidechart could not record this access in the audit trail, so the patient is not shown. Try again in a moment.',
+          headers: { 'retry-after': '5' },
+        });
+      }
+      return reply
+        .code(page.statusCode)
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(page.html);
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: NoteBody }>(
+    '/patients/:id/notes',
+    {
+      preHandler: requireTenant,
+      schema: {
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 40 } } },
+        body: {
+          type: 'object',
+          properties: {
+            // Generous: the real limit (5000 characters after trimming) gets a clear page below.
+            text: { type: 'string', maxLength: 40_000 },
+            _csrf: { type: 'string', maxLength: 512 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const db = request.tenantDb!;
+      const parsed = parsePatientId({ patient_id: request.params.id });
+      if (!parsed.ok) {
+        await auditDenied(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
+        throw new AppError(400, 'invalid_patient_id', `This is not a Cliniko patient ID (${parsed.reason}).`);
+      }
+      const patientId = parsed.id;
+      const user = request.user;
+      if (!user) {
+        await auditDenied(request, { outcome: hasOtherClinicSession(request) ? 'other_clinic_session' : 'anonymous', patientId, detail: 'add note' });
+        throw new AppError(401, 'sign_in_required', 'You are not signed in (or your session has ended). Sign in, open the patient again and add the note.');
+      }
+      const text = checkNoteText(request.body?.text);
+      if (!text.ok) {
+        reply.header('cache-control', 'no-store');
+        return sendPage(
+          reply,
+          'patients/views/note-error',
+          {
+            title: 'Note not saved',
+            clinicName: request.tenant!.displayName,
+            reason: text.reason,
+            draft: typeof request.body?.text === 'string' ? request.body.text : '',
+            backHref: patientUrl(patientId),
+          },
+          422,
+        );
+      }
+      if (!(await findPatient(scopeOf(request), patientId))) {
+        throw new AppError(404, 'patient_not_held', 'Sidechart holds no record of this patient. Open the patient from Cliniko first, then add the note.');
+      }
+      await db.transaction().execute(async (trx) => {
+        const note = await addNote(trx, { patientId, authorUserId: user.id, authorName: user.name, text: text.text });
+        await recordAudit(trx, {
+          action: 'note_added',
+          outcome: 'ok',
+          detail: `note ${note.id}`,
+          userId: user.id,
+          patientId,
+          origin: requestOrigin(request),
+        });
+      });
+      reply.header('cache-control', 'no-store');
+      return reply.redirect(patientUrl(patientId), 303);
+    },
+  );
+}
+
+interface RenderedPage {
+  statusCode: number;
+  html: string;
+  outcome: string;
+  detail: string | null;
+  /** The patient whose record the page shows (the survivor of a merge), else the one asked for. */
+  auditPatientId: string;
+}
+
+async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup: PatientLookup, patientId: string): Promise<RenderedPage> {
+  const tenant = request.tenant!;
+  const base = { clinicName: tenant.displayName, patientId };
+  switch (lookup.kind) {
+    case 'not_found':
+      return {
+        statusCode: 404,
+        html: render('patients/views/not-found', { ...base, title: 'Patient not found' }),
+        outcome: 'not_found',
+        detail: null,
+        auditPatientId: patientId,
+      };
+    case 'not_connected':
+      return {
+        statusCode: 503,
+        html: render('patients/views/not-connected', { ...base, title: 'Cliniko is not connected', slug: tenant.slug }),
+        outcome: 'not_connected',
+        detail: null,
+        auditPatientId: patientId,
+      };
+    case 'unavailable':
+      return {
+        statusCode: 503,
+        html: render('patients/views/unavailable', {
+          ...base,
+          title: 'Cliniko unavailable',
+          reason: syncFailureText(lookup.failure),
+          stillTrying: lookup.stillTrying,
+        }),
+        outcome: 'unavailable',
+        detail: lookup.failure,
+        auditPatientId: patientId,
+      };
+    case 'found': {
+      const now = new Date();
+      const patient = patientPageModel(lookup.patient, now);
+      const shownIds = [lookup.patient.cliniko_id, ...lookup.mergedFrom.map((m) => m.cliniko_id)];
+      const notes = await listNotes(request.tenantDb!, shownIds);
+      const zone = displayZone(lookup.patient.data as ClinikoPatient);
+      const lastFailure =
+        lookup.sync.state !== 'refresh_failed' && lookup.patient.sync_error !== null && lookup.sync.state !== 'fetched'
+          ? syncFailureText(lookup.patient.sync_error)
+          : null;
+      const html = render('patients/views/patient', {
+        title: patient.fullName,
+        clinicName: tenant.displayName,
+        patient,
+        requestedId: patientId,
+        banner: syncBanner(lookup.sync),
+        lastFailure,
+        isMerged: lookup.patient.merged_into_id !== null,
+        mergedFrom: lookup.mergedFrom.map((m) => ({ id: m.cliniko_id, name: patientPageModel(m, now).fullName })),
+        survivorId: lookup.patient.merged_into_id,
+        survivorProblem: lookup.survivorProblem === null ? null : survivorProblemText(lookup.survivorProblem),
+        notes: noteViews(notes, zone),
+        noteMax: NOTE_MAX_CHARACTERS,
+        csrfToken: reply.generateCsrf(),
+      });
+      const merged = lookup.mergedFrom.length > 0 ? `merged from ${lookup.mergedFrom.map((m) => m.cliniko_id).join(',')}; ` : '';
+      const syncDetail = lookup.sync.state === 'refresh_failed' ? `refresh_failed:${lookup.sync.kind}` : lookup.sync.state;
+      return { statusCode: 200, html, outcome: 'shown', detail: `${merged}${syncDetail}`, auditPatientId: lookup.patient.cliniko_id };
+    }
+  }
+}
+
+function survivorProblemText(problem: string): string {
+  if (problem === 'not_found') return 'Cliniko has no such patient.';
+  if (problem === 'not_connected') return 'Cliniko is not connected.';
+  return syncFailureText(problem);
+}

@@ -1,0 +1,40 @@
+// The sign-in settings in configuration: defaults, and one line naming the variable when wrong.
+import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+const production = {
+  SIDECHART_ENV: 'production',
+  DATABASE_URL: 'postgres://app@db:5432/sidechart',
+  SESSION_SECRET: 'x'.repeat(40),
+  SIDECHART_ENCRYPTION_KEYS: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
+  CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app',
+};
+
+t.test('defaults', async (t) => {
+  t.same(loadConfig({}).auth, { passwordHashMemoryKib: 65_536, loginMaxFailuresPerAccount: 5, loginMaxFailuresPerIp: 100 });
+  t.same(loadConfig({ PASSWORD_HASH_MEMORY_KIB: '64', LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_IP: '7' }).auth, {
+    passwordHashMemoryKib: 64, loginMaxFailuresPerAccount: 3, loginMaxFailuresPerIp: 7,
+  });
+  t.equal(loadConfig({ ...production, PASSWORD_HASH_MEMORY_KIB: '19456' }).auth.passwordHashMemoryKib, 19_456);
+});
+
+t.test('bad values name the variable, on one line', async (t) => {
+  const cases: [Record<string, string>, string, RegExp][] = [
+    [{ PASSWORD_HASH_MEMORY_KIB: '32' }, 'PASSWORD_HASH_MEMORY_KIB', /from 64 to/],
+    [{ PASSWORD_HASH_MEMORY_KIB: 'lots' }, 'PASSWORD_HASH_MEMORY_KIB', /whole number/],
+    [{ ...production, PASSWORD_HASH_MEMORY_KIB: '1024' }, 'PASSWORD_HASH_MEMORY_KIB', /at least 19456 in production/],
+    [{ LOGIN_MAX_FAILURES_PER_ACCOUNT: '0' }, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', /from 1 to/],
+    [{ LOGIN_MAX_FAILURES_PER_IP: '-5' }, 'LOGIN_MAX_FAILURES_PER_IP', /whole number/],
+  ];
+  for (const [env, variable, message] of cases) {
+    try {
+      loadConfig(env);
+      t.fail(`accepted ${JSON.stringify(env)}`);
+    } catch (error) {
+      t.ok(error instanceof ConfigError);
+      t.equal((error as ConfigError).variable, variable);
+      t.match((error as Error).message, message);
+      t.notOk((error as Error).message.includes('\n'));
+    }
+  }
+});
