@@ -24,6 +24,7 @@ import { createClinikoClient, type ClinikoClient } from './cliniko/client.ts';
 import { createSecretBox, parseKeyring } from './infra/crypto.ts';
 import { createPatientSync, type PatientSync } from './patients/sync.ts';
 import { patientRoutes } from './patients/routes.ts';
+import { createAuditWriter } from './patients/audit.ts';
 
 export interface BuildAppOptions {
   runtime: Runtime;
@@ -122,6 +123,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await patientSync.idle();
     await cliniko.close();
   });
-  await app.register(patientRoutes, { config, sync: patientSync });
+  await app.register(patientRoutes, { config, sync: patientSync, audit: createAuditWriter() });
   return app;
 }

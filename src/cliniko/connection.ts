@@ -90,11 +90,16 @@ export async function connectCliniko(clinic: ClinicScope, input: ConnectInput): 
     connected_at: new Date(),
     key_sealed_at: new Date(),
   };
-  await clinic.db
-    .insertInto('cliniko_connection')
-    .values(row)
-    .onConflict((oc) => oc.column('id').doUpdateSet(row))
-    .execute();
+  await clinic.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('cliniko_connection')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet(row))
+      .execute();
+    // Records whose last refresh failed (perhaps because of the old key) are retried at once
+    // rather than after PATIENT_SYNC_RETRY_SECONDS; the failure stays shown until a refresh works.
+    await trx.updateTable('patients').set({ sync_attempted_at: null }).where('sync_error', 'is not', null).execute();
+  });
   const summary = await clinikoStatus(clinic, input.box);
   if (summary === null) throw new Error('the Cliniko connection vanished right after it was stored');
   return summary;

@@ -18,7 +18,7 @@ import { AppError } from '../infra/errors.ts';
 import { render, sendPage } from '../infra/html.ts';
 import { sendProblem } from '../infra/http.ts';
 import { requireTenant } from '../tenancy/plugin.ts';
-import { recordAudit, requestOrigin, type AuditEntry } from './audit.ts';
+import { recordAudit, requestOrigin, type AuditEntry, type AuditWriter } from './audit.ts';
 import { addNote, checkNoteText, listNotes, NOTE_MAX_CHARACTERS } from './notes.ts';
 import { parsePatientId } from './patient-id.ts';
 import { findPatient, type PatientLookup, type PatientSync, type SyncScope } from './sync.ts';
@@ -28,6 +28,7 @@ import type { ClinikoPatient } from '../cliniko/types.ts';
 export interface PatientRoutesOptions {
   config: Config;
   sync: PatientSync;
+  audit: AuditWriter;
 }
 
 interface NoteBody {
@@ -40,7 +41,7 @@ export function patientUrl(id: string): string {
 }
 
 export async function patientRoutes(app: FastifyInstance, options: PatientRoutesOptions): Promise<void> {
-  const { config, sync } = options;
+  const { config, sync, audit } = options;
   const sessionCookie = sessionCookieSettings(config).name;
 
   /** A session cookie is present but names another clinic (it was dropped before loading). */
@@ -51,17 +52,18 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
     return value !== undefined && !cookieBelongsTo(value, request.tenant);
   }
 
+  /** The clinic of this request, for the sync and the audit trail. */
+  function scopeOf(request: FastifyRequest): SyncScope {
+    return { db: request.tenantDb!, schemaName: request.tenant!.schemaName, log: request.log };
+  }
+
   /** Records a refused attempt; a failure is logged but does not change the refusal. */
   async function auditDenied(request: FastifyRequest, entry: Omit<AuditEntry, 'action' | 'origin' | 'userId'>): Promise<void> {
     try {
-      await recordAudit(request.tenantDb!, { ...entry, action: 'denied', userId: request.user?.id ?? null, origin: requestOrigin(request) });
+      await audit.record(scopeOf(request), { ...entry, action: 'denied', userId: request.user?.id ?? null, origin: requestOrigin(request) });
     } catch (error) {
       request.log.error({ err: error, event: 'audit_write_failed' }, 'could not record a refused patient access');
     }
-  }
-
-  function scopeOf(request: FastifyRequest): SyncScope {
-    return { db: request.tenantDb!, schemaName: request.tenant!.schemaName, log: request.log };
   }
 
   app.get(
@@ -92,7 +94,7 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
       const lookup = await sync.lookup(scopeOf(request), patientId);
       const page = await renderLookup(request, reply, lookup, patientId);
       try {
-        await recordAudit(request.tenantDb!, {
+        await audit.record(scopeOf(request), {
           action: 'view',
           outcome: page.outcome,
           detail: page.detail,
@@ -228,14 +230,16 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
       const now = new Date();
       const patient = patientPageModel(lookup.patient, now);
       const shownIds = [lookup.patient.cliniko_id, ...lookup.mergedFrom.map((m) => m.cliniko_id)];
-      const notes = await listNotes(request.tenantDb!, shownIds);
+      // Read with the record on the common path; after a fetch or across a merge, read them now.
+      const notes = lookup.mergedFrom.length === 0 && lookup.patient.notes ? lookup.patient.notes : await listNotes(request.tenantDb!, shownIds);
       const zone = displayZone(lookup.patient.data as ClinikoPatient);
       const lastFailure =
         lookup.sync.state !== 'refresh_failed' && lookup.patient.sync_error !== null && lookup.sync.state !== 'fetched'
           ? syncFailureText(lookup.patient.sync_error)
           : null;
       const html = render('patients/views/patient', {
-        title: patient.fullName,
+        // Not the name: titles end up in browser history and window lists on shared computers.
+        title: 'Patient',
         clinicName: tenant.displayName,
         patient,
         requestedId: patientId,

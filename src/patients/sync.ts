@@ -30,9 +30,11 @@ import { isClinikoError, type ClinikoClient, type ClinikoErrorKind } from '../cl
 import { loadClinikoCredentials, type ClinicScope } from '../cliniko/connection.ts';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 import { parsePatientId } from './patient-id.ts';
+import { notesFromJson, notesOfPatientJson, type NoteRow } from './notes.ts';
 import type { PatientsTable } from './tables.ts';
 
-export type PatientRow = Selectable<PatientsTable>;
+/** A held patient; `notes` is set when they were read with the row (see findPatient). */
+export type PatientRow = Selectable<PatientsTable> & { notes?: NoteRow[] };
 
 /** Why a refresh failed: Cliniko's error kinds, plus ours. */
 export type SyncFailureKind = ClinikoErrorKind | 'key_unreadable' | 'internal';
@@ -215,8 +217,15 @@ export function createPatientSync(deps: PatientSyncDeps) {
   };
 }
 
+/** The held record with its Sidechart notes (one query: this is every view's common path). */
 export async function findPatient(scope: ClinicScope, id: string): Promise<PatientRow | undefined> {
-  return scope.db.selectFrom('patients').selectAll().where('cliniko_id', '=', id).executeTakeFirst();
+  const row = await scope.db
+    .selectFrom('patients as p')
+    .selectAll('p')
+    .select((eb) => notesOfPatientJson(eb).as('notes'))
+    .where('p.cliniko_id', '=', id)
+    .executeTakeFirst();
+  return row === undefined ? undefined : { ...row, notes: notesFromJson(row.notes) };
 }
 
 /** Stores a record as Cliniko sent it (keyed by its own ID), clearing any refresh failure. */

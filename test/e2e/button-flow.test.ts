@@ -1,7 +1,13 @@
 // The product's front door in a real browser: on the (simulated) Cliniko patient screen, served
 // from another site, click "Open in Sidechart", sign in, and land on that patient with the record
 // fetched from Cliniko. The click is a cross-site navigation, as it is from Cliniko.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
+import { createTestDatabase } from '../helpers/db.ts';
 import { BROWSER_SKIP_MESSAGE, browserAvailable, launchBrowser } from '../helpers/browser.ts';
 import { EXAMPLE_ID, PASSWORD, startPatientApp, upstreamCalls } from '../patients/fixture.ts';
 
@@ -45,4 +51,77 @@ t.test('click the custom button in Cliniko, sign in, see the patient', { skip: b
   t.same(events[0], { action: 'denied', outcome: 'anonymous', sec_fetch_site: 'cross-site' }, 'the first click, from another site, before sign-in');
   t.same(events.at(-1), { action: 'view', outcome: 'shown', sec_fetch_site: 'cross-site' }, 'the last click, from Cliniko, signed in');
   t.equal(events.filter((e) => e.action === 'view').length, 3, 'three views: after sign-in, after the note, the second click');
+});
+
+// `npm start` in development, as a developer meets it: the banner names the demo clinic, its
+// admin and the fake Cliniko page; a click there opens the demo patient after sign-in.
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+t.test('npm start: simulator beside the app, demo clinic connected, the button works', { skip: browserAvailable() ? false : BROWSER_SKIP_MESSAGE }, async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sidechart-dev-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SIDECHART_ENV: 'development',
+    DATABASE_URL: await createTestDatabase(t),
+    PORT: String(port),
+    CLINIKO_SIMULATOR_PORT: String(await freePort()),
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+    SIDECHART_DATA_DIR: dataDir,
+    PASSWORD_HASH_MEMORY_KIB: '64',
+  };
+  delete env.CLINIKO_API_BASE;
+  delete env.CLINIKO_SIMULATOR;
+  delete env.SIDECHART_DEMO;
+
+  const child = spawn(process.execPath, ['src/server.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.teardown(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const banner = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      if (/Try: .*\n/.test(out)) resolve(out);
+    });
+    child.stderr!.on('data', (chunk) => (err += chunk));
+    void exited.then((code) => reject(new Error(`server exited early (${code}): ${err}${out}`)));
+  });
+  const signIn = /Demo sign-in: (\S+) \/ (\S+)/.exec(banner);
+  const fake = /Fake Cliniko: (\S+)/.exec(banner);
+  t.ok(signIn, 'the banner prints the demo admin');
+  t.equal(fake?.[1], `http://127.0.0.1:${env.CLINIKO_SIMULATOR_PORT}/`, 'and the fake Cliniko page, on another site');
+  t.match(banner, new RegExp(`Demo clinic: +http://demo\\.localhost:${port}/`));
+
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(fake![1]!);
+  const demoPatient = `http://demo.localhost:${port}/patients?patient_id=${EXAMPLE_ID}`;
+  t.equal(await page.locator('a.custom').getAttribute('href'), demoPatient);
+  await Promise.all([page.waitForURL(`http://demo.localhost:${port}/login`), page.locator('a.custom').click()]);
+  await page.fill('#email', signIn![1]!);
+  await page.fill('#password', signIn![2]!);
+  await Promise.all([page.waitForURL(demoPatient), page.click('#password-sign-in button[type=submit]')]);
+  t.equal(await page.locator('#patient-name').innerText(), "Ms Aroha Ngata-O'Brien (prefers Ro)", 'the demo patient, fetched from the simulator');
+  t.notOk(await page.locator('#sync-banner').count(), 'no sync problem');
+
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM stops app and simulator cleanly');
 });

@@ -3,7 +3,7 @@
 // lost, the page still renders it with a banner saying why it could not refresh, and concurrent
 // views of one patient cost one upstream call. Assertions are on content and status, never time.
 import t, { type Test } from 'tap';
-import { apiKeyAad } from '../../src/cliniko/connection.ts';
+import { apiKeyAad, connectCliniko } from '../../src/cliniko/connection.ts';
 import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator.ts';
 import { savePatient } from '../../src/patients/sync.ts';
 import { EXAMPLE_ID, startPatientApp, textOf, upstreamCalls, type PatientTestOptions } from './fixture.ts';
@@ -46,6 +46,21 @@ t.test('a key for the wrong shard (401): held record shown with the reason; unkn
   t.equal(unknown.status, 503);
   t.match(textOf(unknown.body), /Cliniko refused Sidechart’s API key/);
   t.match(textOf(unknown.body), /Sidechart does not hold patient/);
+});
+
+t.test('after a refused key, Cliniko is left alone for a while; reconnecting retries at once', async (t) => {
+  const app = await start(t, { env: { PATIENT_SYNC_RETRY_SECONDS: '3600' } });
+  t.equal((await app.view(EXAMPLE_ID)).status, 200);
+  await app.clinic.db.updateTable('cliniko_connection').set({ api_key_sealed: app.box.seal('wrongwrongwrongwrong-au1', apiKeyAad(app.clinic.schemaName)) }).execute();
+  t.match((await app.view(EXAMPLE_ID)).body, /Cliniko refused Sidechart’s API key/);
+  const calls = app.sim.requestCount();
+  t.match((await app.view(EXAMPLE_ID)).body, /Cliniko refused Sidechart’s API key/, 'still explained');
+  t.equal(app.sim.requestCount(), calls, 'without asking Cliniko again');
+
+  await connectCliniko(app.clinic, { apiKey: app.demo.apiKey, connectedBy: 'test', client: app.app.cliniko, box: app.box, apiBase: app.config.cliniko.apiBase });
+  const fixed = await app.view(EXAMPLE_ID);
+  t.notMatch(fixed.body, /id="sync-banner"/, 'refreshed with the new key');
+  t.equal((await app.row(EXAMPLE_ID))?.sync_error, null);
 });
 
 t.test('a held patient Cliniko no longer has (404): kept and shown, with the reason', async (t) => {
@@ -121,21 +136,23 @@ t.test('429 storm: Cliniko is not hammered, held records still render, unknown o
   t.ok(app.sim.stats().maxServedInWindow <= 3, 'never more than the limit served in a window');
 });
 
-t.test('connection resets and 5xx: held record shown with the reason, unknown explained', async (t) => {
+t.test('connection resets, 5xx and 403: held record shown with the reason, unknown explained', async (t) => {
   const app = await start(t);
   t.equal((await app.view(EXAMPLE_ID)).status, 200);
-  for (const [name, fault] of [
-    ['reset', { reset: true }],
-    ['503', { status: 503 }],
+  const unavailable = /Cliniko is not answering properly right now/;
+  for (const [name, fault, reason] of [
+    ['reset', { reset: true }, unavailable],
+    ['503', { status: 503 }, unavailable],
+    ['403', { status: 403 }, /Cliniko did not allow Sidechart’s API key to read this patient/],
   ] as const) {
     app.sim.setFault(fault);
     const page = await app.view(EXAMPLE_ID);
     t.equal(page.status, 200, `${name}: renders`);
     t.ok(textOf(page.body).includes(HELD_NAME), `${name}: held data`);
-    t.match(page.body, /Cliniko is not answering properly right now/, `${name}: reason`);
+    t.match(page.body, reason, `${name}: reason`);
     const unknown = await app.view(DEMO_PATIENT_IDS.survivor);
     t.equal(unknown.status, 503, `${name}: unknown patient`);
-    t.match(textOf(unknown.body), /Cliniko is not answering properly right now/);
+    t.match(textOf(unknown.body), reason);
     app.sim.clearFaults();
   }
   t.equal((await app.row(EXAMPLE_ID))?.first_name, 'Aroha');
