@@ -138,6 +138,7 @@ try {
 
   // 4. The baseline: a bare Fastify route, one query for the same row, a pool of the same size.
   const baselinePool = new pg.Pool({ connectionString: dbUrl.toString(), max: config.db.poolMax });
+  baselinePool.on('error', () => {});
   const baseline = Fastify({ logger: false });
   const table = `"${tenant.schemaName}".patients`;
   baseline.get('/baseline', async () => {
@@ -151,6 +152,7 @@ try {
   await load(patientUrl, { host, cookie }, 2);
 
   const auditPool = new pg.Pool({ connectionString: dbUrl.toString(), max: 1 });
+  auditPool.on('error', () => {});
   const auditCount = async () => Number((await auditPool.query(`select count(*) as n from "${tenant.schemaName}".audit_events`)).rows[0].n);
   const results: { baseline: LoadResult[]; patient: LoadResult[] } = { baseline: [], patient: [] };
   let auditWritten = 0;
@@ -183,6 +185,8 @@ try {
   await app.close();
   await runtime.close();
   await simulator.close();
+  const lingering = await admin.query('select application_name, state from pg_stat_activity where datname = $1', [dbName]);
+  if (lingering.rowCount) log(`note: connections still open at the end: ${JSON.stringify(lingering.rows)}`);
   await admin.query(`drop database if exists ${dbName} with (force)`);
   await admin.end();
   await stopEmbedded();

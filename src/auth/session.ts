@@ -38,6 +38,11 @@ declare module 'fastify' {
     seenAt?: number;
     /** Epoch ms: when the stored row expires (store default for pre-login sessions). */
     expiresAt?: number;
+    /**
+     * Loaded with the session by the store in the same query (never stored): the session's user
+     * and the clinic's timeouts, or null when that user no longer exists.
+     */
+    loadedUser?: Awaited<ReturnType<typeof findUserForSession>> | null;
     /** Pre-login: the validated path and query to return to after sign-in. */
     returnTo?: string;
     /** Pre-login: an OIDC / platform login transaction (state, nonce, PKCE verifier, issuer...). */
@@ -118,7 +123,7 @@ async function loadUser(request: FastifyRequest, now: number): Promise<void> {
   const { tenant, tenantDb: db, session } = request;
   if (!tenant || !db || !session || session.userId === undefined) return;
   if (session.tenantId !== tenant.id) return endSession(request, 'wrong_tenant');
-  const row = await findUserForSession(db, session.userId);
+  const row = session.loadedUser !== undefined ? session.loadedUser : await findUserForSession(db, session.userId);
   if (!row) return endSession(request, 'user_gone');
   if (row.disabled) return endSession(request, 'user_disabled');
   const verdict = judgeSession(
