@@ -3,13 +3,13 @@
 // fetched from Cliniko. The click is a cross-site navigation, as it is from Cliniko.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { createTestDatabase } from '../helpers/db.ts';
 import { BROWSER_SKIP_MESSAGE, browserAvailable, launchBrowser } from '../helpers/browser.ts';
 import { EXAMPLE_ID, PASSWORD, startPatientApp, upstreamCalls } from '../patients/fixture.ts';
+import { freePort } from '../helpers/net.ts';
 
 t.test('click the custom button in Cliniko, sign in, see the patient', { skip: browserAvailable() ? false : BROWSER_SKIP_MESSAGE }, async (t) => {
   const app = await startPatientApp(t);
@@ -55,17 +55,6 @@ t.test('click the custom button in Cliniko, sign in, see the patient', { skip: b
 
 // `npm start` in development, as a developer meets it: the banner names the demo clinic, its
 // admin and the fake Cliniko page; a click there opens the demo patient after sign-in.
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 t.test('npm start: simulator beside the app, demo clinic connected, the button works', { skip: browserAvailable() ? false : BROWSER_SKIP_MESSAGE }, async (t) => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sidechart-dev-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));

@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './net.ts';
 
 export const PGBOUNCER = '/usr/sbin/pgbouncer';
 
@@ -15,17 +15,6 @@ export function pgbouncerAvailable(): boolean {
 
 interface Teardown {
   teardown(fn: () => unknown): void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 /** Starts PgBouncer for `serverUrl`'s host; returns a function mapping a database URL through it. */
