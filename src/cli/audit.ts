@@ -4,8 +4,7 @@ import { AppError } from '../infra/errors.ts';
 import { listAudit } from '../patients/audit.ts';
 import { parsePatientId } from '../patients/patient-id.ts';
 import { parseCalendarDate } from '../patients/view-model.ts';
-import { scopeToTenant } from '../tenancy/scope.ts';
-import { report, type CliContext } from './context.ts';
+import { clinicScope, report, type CliContext } from './context.ts';
 
 const MAX_LIMIT = 10_000;
 
@@ -46,11 +45,8 @@ export function registerAuditCommand(program: Command, context: CliContext): voi
       }
       const since = parseSince(opts.since);
       const limit = parseLimit(opts.limit);
-      const runtime = await context.runtime();
-      const tenant = await runtime.tenants.find(slug);
-      const region = runtime.databases.regions.get(tenant.regionId);
-      if (!region) throw new AppError(503, 'region_unavailable', `clinic ${slug} is in region ${tenant.regionId}, which this configuration has no database for`);
-      const events = await listAudit(scopeToTenant(region, tenant.schemaName), {
+      const { db } = await clinicScope(context, slug);
+      const events = await listAudit(db, {
         ...(patientId !== undefined ? { patientId } : {}),
         ...(since !== undefined ? { since } : {}),
         limit,

@@ -7,8 +7,7 @@ import { clinikoStatus, connectCliniko, disconnectCliniko, rekeyCliniko, type Co
 import { createSecretBox, parseKeyring, type SecretBox } from '../infra/crypto.ts';
 import { resolveSecrets } from '../infra/dev-secrets.ts';
 import { AppError } from '../infra/errors.ts';
-import { scopeToTenant } from '../tenancy/scope.ts';
-import { report, type CliContext } from './context.ts';
+import { clinicScope, report, type CliContext } from './context.ts';
 
 function describe(slug: string, c: ConnectionSummary): string {
   const account = [c.accountName, c.accountSubdomain ? `${c.accountSubdomain}.cliniko.com` : null].filter(Boolean).join(', ');
@@ -31,14 +30,8 @@ export function registerClinikoCommands(program: Command, context: CliContext): 
   let box: SecretBox | null = null;
   const secretBox = (): SecretBox => (box ??= createSecretBox(parseKeyring(resolveSecrets(context.config).encryptionKeys)));
 
-  async function clinic(slug: string) {
-    const runtime = await context.runtime();
-    const tenant = await runtime.tenants.find(slug);
-    if (tenant.status === 'deleted') throw new AppError(404, 'no_clinic', `clinic ${slug} is deleted`);
-    const region = runtime.databases.regions.get(tenant.regionId);
-    if (!region) throw new AppError(503, 'region_unavailable', `clinic ${slug} is in region ${tenant.regionId}, which this configuration has no database for`);
-    return { tenant, db: scopeToTenant(region, tenant.schemaName), schemaName: tenant.schemaName };
-  }
+  const clinic = (slug: string) => clinicScope(context, slug);
+
 
   cliniko
     .command('connect <tenant>')

@@ -2,7 +2,11 @@
 // (and closed by main.ts when the command ends).
 import type { MigrationProvider } from 'kysely/migration';
 import type { Config } from '../config.ts';
+import { AppError } from '../infra/errors.ts';
 import { createRuntime, type Runtime } from '../infra/runtime.ts';
+import { scopeToTenant } from '../tenancy/scope.ts';
+import type { TenantDb } from '../tenancy/tenant-database.ts';
+import type { TenantSummary } from '../tenancy/tenants.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -18,6 +22,29 @@ export interface CliContext {
   config: Config;
   runtime(): Promise<Runtime>;
   tenantMigrations?: MigrationProvider;
+}
+
+/**
+ * A clinic and the handle scoped to its schema, for commands that work inside one clinic.
+ * `active`: only an active clinic (e.g. managing users); `present`: anything not deleted.
+ */
+export async function clinicScope(
+  context: CliContext,
+  slug: string,
+  needs: 'active' | 'present' = 'present',
+  why = 'this needs an active clinic',
+): Promise<{ tenant: TenantSummary; db: TenantDb; schemaName: string }> {
+  const runtime = await context.runtime();
+  const tenant = await runtime.tenants.find(slug);
+  if (tenant.status === 'deleted') throw new AppError(404, 'no_clinic', `clinic "${tenant.slug}" is deleted`);
+  if (needs === 'active' && tenant.status !== 'active') {
+    throw new AppError(409, 'tenant_not_active', `clinic "${tenant.slug}" is ${tenant.status}; ${why}`);
+  }
+  const region = runtime.databases.regions.get(tenant.regionId);
+  if (!region) {
+    throw new AppError(503, 'region_unavailable', `clinic "${tenant.slug}" is in region "${tenant.regionId}", which this configuration has no database for`);
+  }
+  return { tenant, db: scopeToTenant(region, tenant.schemaName), schemaName: tenant.schemaName };
 }
 
 export function createCliContext(io: CliIo, config: Config, tenantMigrations?: MigrationProvider) {

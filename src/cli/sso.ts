@@ -7,7 +7,6 @@ import { createSecretBox, parseKeyring } from '../infra/crypto.ts';
 import { resolveSecrets } from '../infra/dev-secrets.ts';
 import { AppError } from '../infra/errors.ts';
 import { tenantUrl } from '../infra/urls.ts';
-import { scopeToTenant } from '../tenancy/scope.ts';
 import { createOidcClients } from '../auth/oidc-client.ts';
 import { oidcRedirectUri } from '../auth/oidc-routes.ts';
 import { platformCallbackUri } from '../auth/platform.ts';
@@ -16,7 +15,7 @@ import { getAuthSettings } from '../auth/settings.ts';
 import { classifyProviderError } from '../auth/sso-errors.ts';
 import { clinicOidcOf, updateSsoSettings, type SsoSettingsChange } from '../auth/sso-settings.ts';
 import type { OidcAdmit } from '../auth/tables.ts';
-import { report, type CliContext } from './context.ts';
+import { clinicScope, report, type CliContext } from './context.ts';
 
 function list(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -50,14 +49,8 @@ function publicView(config: Config, slug: string, settings: AuthSettings) {
 export function registerSsoCommands(program: Command, context: CliContext): void {
   const sso = program.command('sso').description("a clinic's single sign-on: its own OIDC provider, platform providers, who is admitted");
 
-  async function clinic(slug: string) {
-    const runtime = await context.runtime();
-    const tenant = await runtime.tenants.find(slug);
-    if (tenant.status === 'deleted') throw new AppError(404, 'no_clinic', `clinic ${slug} is deleted`);
-    const region = runtime.databases.regions.get(tenant.regionId);
-    if (!region) throw new AppError(503, 'region_unavailable', `clinic ${slug} is in region ${tenant.regionId}, which this configuration has no database for`);
-    return { tenant, db: scopeToTenant(region, tenant.schemaName) };
-  }
+  const clinic = (slug: string) => clinicScope(context, slug);
+
 
   sso
     .command('show <tenant>')

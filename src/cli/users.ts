@@ -7,20 +7,13 @@ import {
   ROLES, createUser, destroyUserSessions, getUserByEmail, listUsers, setPasswordHash, setUserDisabled, type UserRow,
 } from '../auth/users.ts';
 import { AppError } from '../infra/errors.ts';
-import { scopeToTenant } from '../tenancy/scope.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
-import { report, type CliContext } from './context.ts';
+import { clinicScope, report, type CliContext } from './context.ts';
 
 /** The clinic's scoped handle, only for an active clinic. */
 async function activeClinic(context: CliContext, slug: string): Promise<{ db: TenantDb; slug: string }> {
-  const runtime = await context.runtime();
-  const tenant = await runtime.tenants.find(slug);
-  if (tenant.status !== 'active') {
-    throw new AppError(409, 'tenant_not_active', `clinic "${tenant.slug}" is ${tenant.status}; users can only be managed on an active clinic`);
-  }
-  const region = runtime.databases.regions.get(tenant.regionId);
-  if (!region) throw new AppError(400, 'unknown_region', `clinic "${tenant.slug}" is in region "${tenant.regionId}", which is not configured here`);
-  return { db: scopeToTenant(region, tenant.schemaName), slug: tenant.slug };
+  const { tenant, db } = await clinicScope(context, slug, 'active', 'users can only be managed on an active clinic');
+  return { db, slug: tenant.slug };
 }
 
 /** The password piped in, without the newline `echo` or a file adds. */
