@@ -20,7 +20,7 @@ import type { OidcClients } from './oidc-client.ts';
 import { getAuthSettings } from './settings.ts';
 import { signIn } from './sign-in.ts';
 import { admitSsoUser } from './sso-accounts.ts';
-import { readAttempt, type ClinicOidcAttempt } from './sso-attempt.ts';
+import { authorizationResponseQuery, readAttempt, type ClinicOidcAttempt } from './sso-attempt.ts';
 import { classifyProviderError, ssoErrors } from './sso-errors.ts';
 import { renderSsoError } from './sso-pages.ts';
 import { clientSecretAad, clinicOidcOf } from './sso-settings.ts';
@@ -100,15 +100,7 @@ export async function clinicOidcRoutes(app: FastifyInstance, options: ClinicOidc
     OIDC_CALLBACK_PATH,
     {
       schema: {
-        querystring: {
-          type: 'object',
-          properties: {
-            code: { type: 'string', maxLength: 4096 },
-            state: { type: 'string', maxLength: 1024 },
-            iss: { type: 'string', maxLength: 2048 },
-            error: { type: 'string', maxLength: 256 },
-          },
-        },
+        querystring: authorizationResponseQuery,
       },
     },
     async (request, reply) => {

@@ -25,6 +25,7 @@ import type { Runtime } from '../infra/runtime.ts';
 import { originFor, tenantUrl } from '../infra/urls.ts';
 import { scopeToTenant } from '../tenancy/scope.ts';
 import type { Handoffs } from './handoff.ts';
+import { authorizationResponseQuery } from './sso-attempt.ts';
 import type { PlatformProvider } from './platform-providers.ts';
 import { getAuthSettings } from './settings.ts';
 import { classifyProviderError, ssoErrors } from './sso-errors.ts';
@@ -170,15 +171,7 @@ export async function platformAuthHostRoutes(app: FastifyInstance, options: Plat
     {
       schema: {
         params: providerParams,
-        querystring: {
-          type: 'object',
-          properties: {
-            code: { type: 'string', maxLength: 4096 },
-            state: { type: 'string', maxLength: 1024 },
-            iss: { type: 'string', maxLength: 2048 },
-            error: { type: 'string', maxLength: 256 },
-          },
-        },
+        querystring: authorizationResponseQuery,
       },
     },
     async (request, reply) => {

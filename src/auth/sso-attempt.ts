@@ -54,3 +54,14 @@ export function readAttempt(slot: unknown, kind: LoginAttempt['kind'], now = Dat
   if (attemptId === null || providerId === null) return null;
   return { kind, attemptId, providerId, createdAt };
 }
+
+/** The query an authorization response may carry (RFC 6749 + RFC 9207 `iss`), bounded in size. */
+export const authorizationResponseQuery = {
+  type: 'object',
+  properties: {
+    code: { type: 'string', maxLength: 4096 },
+    state: { type: 'string', maxLength: 1024 },
+    iss: { type: 'string', maxLength: 2048 },
+    error: { type: 'string', maxLength: 256 },
+  },
+} as const;

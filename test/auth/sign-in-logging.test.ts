@@ -1,20 +1,11 @@
 // Sign-in is logged (who, how, success or why not) without passwords, session IDs or tokens.
-import { Writable } from 'node:stream';
 import t from 'tap';
-import pino from 'pino';
-import { loggerOptions } from '../../src/app.ts';
+import { captureLogs } from '../helpers/logs.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { PASSWORD, TEST_AUTH_ENV, addUser, client, sessionCookie, sessionIdOf, signInWithPassword, registerEchoRoutes } from './fixtures.ts';
 
 t.test('sign-in events are logged without secrets', async (t) => {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  const logger = pino(loggerOptions('info') as pino.LoggerOptions, stream);
+  const { logger, lines } = captureLogs();
   const { runtime, address } = await buildTestApp(t, { env: TEST_AUTH_ENV, listen: true, loggerInstance: logger, extend: registerEchoRoutes });
   const acme = `http://acme.localhost:${new URL(address!).port}`;
   await runtime.tenants.create({ slug: 'acme', displayName: 'Acme Physio' });

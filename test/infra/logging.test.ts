@@ -1,20 +1,11 @@
 // JSON logs: each line about a clinic's request names the clinic and the request id; credentials
 // never appear; a 5xx is logged in full but answered with a masked page.
-import { Writable } from 'node:stream';
 import t from 'tap';
-import pino from 'pino';
+import { captureLogs } from '../helpers/logs.ts';
 import { buildTestApp } from '../helpers/app.ts';
-import { loggerOptions } from '../../src/app.ts';
 
 t.test('logs carry request id and tenant, never credentials; 5xx is masked', async (t) => {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  const logger = pino(loggerOptions('info') as pino.LoggerOptions, stream);
+  const { logger, lines } = captureLogs();
   const { app, runtime } = await buildTestApp(t, {
     loggerInstance: logger,
     extend(app) {

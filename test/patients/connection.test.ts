@@ -1,11 +1,9 @@
 // A clinic's Cliniko connection: `sidechart cliniko connect|status|disconnect|rekey`, verification
 // against the right shard, and the API key kept out of the database (sealed), the logs, the pages
 // and the CLI's output.
-import { Writable } from 'node:stream';
 import t from 'tap';
-import pino from 'pino';
+import { captureLogs } from '../helpers/logs.ts';
 import { cli } from '../helpers/app.ts';
-import { loggerOptions } from '../../src/app.ts';
 import { apiKeyAad, clinikoStatus, loadClinikoCredentials } from '../../src/cliniko/connection.ts';
 import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator.ts';
 import { createSecretBox, generateKeySpec, parseKeyring } from '../../src/infra/crypto.ts';
@@ -65,14 +63,9 @@ t.test('connect with --key-stdin: verified with Cliniko, account recorded, key n
 });
 
 t.test('the API key is not readable in the database, the logs or the pages', async (t) => {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  const logger = pino(loggerOptions('debug') as pino.LoggerOptions, stream);
+  const captured = captureLogs('debug');
+  const logger = captured.logger;
+  const logText = () => captured.lines.map((line) => JSON.stringify(line)).join('\n');
   const app = await startPatientApp(t, { loggerInstance: logger, env: { PATIENT_FRESH_SECONDS: '0', PATIENT_SYNC_RETRY_SECONDS: '0' } });
   const key = app.demo.apiKey;
   const secrets = [key, key.slice(0, 24), Buffer.from(`${key}:`).toString('base64'), Buffer.from(key).toString('base64')];
@@ -103,10 +96,10 @@ t.test('the API key is not readable in the database, the logs or the pages', asy
 
   for (const secret of secrets) {
     t.notOk(dump.includes(secret), 'not in the database');
-    t.notOk(lines.join('').includes(secret), 'not in the logs');
+    t.notOk(logText().includes(secret), 'not in the logs');
     for (const page of [refusedPage, unknownPage, failingPage]) t.notOk(page.body.includes(secret), `not in the ${page.status} page`);
   }
-  t.ok(lines.some((l) => l.includes('patient_refresh_failed')), 'the failures were logged (without the key)');
+  t.ok(logText().includes('patient_refresh_failed'), 'the failures were logged (without the key)');
 });
 
 t.test('rotation: re-sealed on read, or by `sidechart cliniko rekey`', async (t) => {
