@@ -17,9 +17,9 @@ import { request } from 'undici';
 import { buildApp } from '../src/app.ts';
 import { runCli } from '../src/cli/main.ts';
 import { loadConfig } from '../src/config.ts';
-import { createClinikoSimulator, seedDemo } from '../src/cliniko/simulator.ts';
+import { createClinikoSimulator, seedDemo } from '../src/cliniko/simulator/app.ts';
 import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.ts';
-import { createRuntime } from '../src/infra/runtime.ts';
+import { createRuntime } from '../src/runtime.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);

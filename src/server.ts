@@ -4,10 +4,10 @@ import Fastify from 'fastify';
 import pino from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createRuntime } from './infra/runtime.ts';
+import { createRuntime } from './runtime.ts';
 import { tenantUrl } from './infra/urls.ts';
-import { ensureDemo } from './tenancy/demo.ts';
-import { startDevCliniko } from './cliniko/dev.ts';
+import { ensureDemo } from './dev/demo.ts';
+import { startDevCliniko } from './dev/cliniko.ts';
 
 function configOrExit(): Config {
   try {

@@ -2,10 +2,10 @@
 // only (never an argument: it would land in shell history and the process list), verified with
 // Cliniko, sealed, and never printed. The admin page calls the same functions (cliniko/connection.ts).
 import type { Command } from 'commander';
-import { createClinikoClient } from '../cliniko/client.ts';
+import { createClinikoClient } from '../cliniko/client/client.ts';
 import { clinikoStatus, connectCliniko, disconnectCliniko, rekeyCliniko, type ConnectionSummary } from '../cliniko/connection.ts';
 import { createSecretBox, parseKeyring, type SecretBox } from '../infra/crypto.ts';
-import { resolveSecrets } from '../infra/dev-secrets.ts';
+import { resolveSecrets } from '../infra/secrets.ts';
 import { AppError } from '../infra/errors.ts';
 import { clinicScope, report, type CliContext } from './context.ts';
 

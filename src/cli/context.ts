@@ -3,8 +3,8 @@
 import type { MigrationProvider } from 'kysely/migration';
 import type { Config } from '../config.ts';
 import { AppError } from '../infra/errors.ts';
-import { createRuntime, type Runtime } from '../infra/runtime.ts';
-import { scopeToTenant } from '../tenancy/scope.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
+import { scopeToTenant } from '../tenancy/clinic.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
 import type { TenantSummary } from '../tenancy/tenants.ts';
 

@@ -4,16 +4,16 @@
 import type { Command } from 'commander';
 import type { Config } from '../config.ts';
 import { createSecretBox, parseKeyring } from '../infra/crypto.ts';
-import { resolveSecrets } from '../infra/dev-secrets.ts';
+import { resolveSecrets } from '../infra/secrets.ts';
 import { AppError } from '../infra/errors.ts';
 import { tenantUrl } from '../infra/urls.ts';
-import { createOidcClients } from '../auth/oidc-client.ts';
-import { oidcRedirectUri } from '../auth/oidc-routes.ts';
-import { platformCallbackUri } from '../auth/platform.ts';
+import { createOidcClients } from '../auth/sso/clinic/clients.ts';
+import { oidcRedirectUri } from '../auth/sso/clinic/clinic-host-routes.ts';
+import { platformCallbackUri } from '../auth/sso/platform/auth-host-routes.ts';
 import type { AuthSettings } from '../auth/settings.ts';
 import { getAuthSettings } from '../auth/settings.ts';
-import { classifyProviderError } from '../auth/sso-errors.ts';
-import { clinicOidcOf, updateSsoSettings, type SsoSettingsChange } from '../auth/sso-settings.ts';
+import { classifyProviderError } from '../auth/sso/errors.ts';
+import { clinicOidcOf, updateSsoSettings, type SsoSettingsChange } from '../auth/sso/settings.ts';
 import type { OidcAdmit } from '../auth/tables.ts';
 import { clinicScope, report, type CliContext } from './context.ts';
 

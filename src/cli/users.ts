@@ -1,7 +1,7 @@
 // `sidechart users ...`: a clinic's users, for the SRE or the clinic's first admin. Passwords only
 // ever come from standard input (never argv, which other users of the machine can read in ps).
 import { Option, type Command } from 'commander';
-import { createPasswordHasher, checkNewPassword } from '../auth/passwords.ts';
+import { createPasswordHasher, checkNewPassword } from '../auth/password/hasher.ts';
 import type { Role } from '../auth/tables.ts';
 import {
   ROLES, createUser, destroyUserSessions, getUserByEmail, listUsers, setPasswordHash, setUserDisabled, type UserRow,

@@ -11,7 +11,7 @@ import { AppError } from '../infra/errors.ts';
 import type { SecretBox } from '../infra/crypto.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
 import { apiBaseForShard, shardFromApiKey } from './shard.ts';
-import { isClinikoError, type ClinikoClient, type ClinikoError } from './client.ts';
+import { isClinikoError, type ClinikoClient, type ClinikoError } from './client/client.ts';
 
 /** Where a clinic's sealed key lives: part of the authenticated data, so it opens only there. */
 export function apiKeyAad(schemaName: string): string {

@@ -11,8 +11,8 @@
 // and writes the note and its audit event in one transaction.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
-import { sessionCookieSettings } from '../auth/session.ts';
-import { cookieBelongsTo } from '../auth/session-id.ts';
+import { sessionCookieSettings } from '../auth/session/plugin.ts';
+import { cookieBelongsTo } from '../auth/session/id.ts';
 import { requireUser } from '../auth/guards.ts';
 import { AppError } from '../infra/errors.ts';
 import { render, sendPage } from '../infra/html.ts';

@@ -26,7 +26,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import type { SecretBox } from '../infra/crypto.ts';
-import { isClinikoError, type ClinikoClient, type ClinikoErrorKind } from '../cliniko/client.ts';
+import { isClinikoError, type ClinikoClient, type ClinikoErrorKind } from '../cliniko/client/client.ts';
 import { loadClinikoCredentials, type ClinicScope } from '../cliniko/connection.ts';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 import { parsePatientId } from './patient-id.ts';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { FileMigrationProvider, Migrator, type MigrationProvider } from 'kysely/migration';
 import { sql, type Kysely } from 'kysely';
 import type { ControlDb, Region } from '../infra/db.ts';
-import { isTenantSchemaName } from './scope.ts';
+import { isTenantSchemaName } from './clinic.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

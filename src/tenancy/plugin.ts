@@ -9,7 +9,7 @@ import { AppError } from '../infra/errors.ts';
 import { sendProblem } from '../infra/http.ts';
 import { parseHost } from './host.ts';
 import type { TenantDirectory, TenantRecord } from './directory.ts';
-import { scopeToTenant } from './scope.ts';
+import { scopeToTenant } from './clinic.ts';
 import type { TenantDb } from './tenant-database.ts';
 
 /** What the host of this request is: a clinic, the platform itself, or a reserved platform host. */

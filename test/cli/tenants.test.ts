@@ -59,7 +59,7 @@ t.test('create, list, show, suspend, resume, delete, restore, purge', async (t) 
   t.match(purged.out, /dropped schema t_\d+/);
 
   // The schema is gone and the address is free again.
-  const { createRuntime } = await import('../../src/infra/runtime.ts');
+  const { createRuntime } = await import('../../src/runtime.ts');
   const { loadConfig } = await import('../../src/config.ts');
   const runtime = await createRuntime({ config: loadConfig(env), log: { info() {}, warn() {}, error() {} }, applicationName: 'test' });
   t.teardown(() => runtime.close());

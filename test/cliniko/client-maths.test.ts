@@ -1,5 +1,5 @@
 import t from 'tap';
-import { backoffDelayMs, ClinikoError, nextRequestSlot, parseClinikoJson, rateLimitWaitMs } from '../../src/cliniko/client.ts';
+import { backoffDelayMs, ClinikoError, nextRequestSlot, parseClinikoJson, rateLimitWaitMs } from '../../src/cliniko/client/client.ts';
 
 t.test('backoffDelayMs: exponential, capped, half fixed and half jitter', async (t) => {
   const options = { baseDelayMs: 100, maxDelayMs: 1000 };

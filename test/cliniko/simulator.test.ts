@@ -1,6 +1,6 @@
 // The simulator's own contract (what the reference says Cliniko does), driven with inject.
 import t, { type Test } from 'tap';
-import { createClinikoSimulator, DEMO_PATIENT_IDS, seedDemo, type SimulatorOptions } from '../../src/cliniko/simulator.ts';
+import { createClinikoSimulator, DEMO_PATIENT_IDS, seedDemo, type SimulatorOptions } from '../../src/cliniko/simulator/app.ts';
 
 const UA = 'Sidechart (tests@sidechart.example)';
 

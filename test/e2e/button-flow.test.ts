@@ -8,7 +8,7 @@ import path from 'node:path';
 import t from 'tap';
 import { createTestDatabase } from '../helpers/db.ts';
 import { BROWSER_SKIP_MESSAGE, browserAvailable, launchBrowser } from '../helpers/browser.ts';
-import { EXAMPLE_ID, PASSWORD, startPatientApp, upstreamCalls } from '../patients/fixture.ts';
+import { EXAMPLE_ID, PASSWORD, startPatientApp, upstreamCalls } from '../helpers/patients.ts';
 import { freePort } from '../helpers/net.ts';
 
 t.test('click the custom button in Cliniko, sign in, see the patient', { skip: browserAvailable() ? false : BROWSER_SKIP_MESSAGE }, async (t) => {

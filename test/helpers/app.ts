@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { buildApp } from '../../src/app.ts';
 import { generateKeySpec } from '../../src/infra/crypto.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { createRuntime, type Runtime } from '../../src/infra/runtime.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { createTestDatabase } from './db.ts';
 

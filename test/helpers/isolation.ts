@@ -2,8 +2,8 @@
 // register a correct and a deliberately broken read route, and hammer them concurrently.
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../src/infra/errors.ts';
-import type { Runtime } from '../../src/infra/runtime.ts';
-import { scopeToTenant } from '../../src/tenancy/scope.ts';
+import type { Runtime } from '../../src/runtime.ts';
+import { scopeToTenant } from '../../src/tenancy/clinic.ts';
 
 interface Row {
   cliniko_id: string;

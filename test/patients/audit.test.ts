@@ -6,9 +6,9 @@ import { sql } from 'kysely';
 import { cli } from '../helpers/app.ts';
 import { createHttpClient } from '../helpers/http-client.ts';
 import { createUser } from '../../src/auth/users.ts';
-import { createPasswordHasher } from '../../src/auth/passwords.ts';
-import { scopeToTenant } from '../../src/tenancy/scope.ts';
-import { EXAMPLE_ID, MAX_ID, PASSWORD, csrfTokenIn, signIn, startPatientApp } from './fixture.ts';
+import { createPasswordHasher } from '../../src/auth/password/hasher.ts';
+import { scopeToTenant } from '../../src/tenancy/clinic.ts';
+import { EXAMPLE_ID, MAX_ID, PASSWORD, csrfTokenIn, signIn, startPatientApp } from '../helpers/patients.ts';
 
 t.test('each view writes exactly one event, with who, what and from where', async (t) => {
   const app = await startPatientApp(t);

@@ -3,7 +3,7 @@
 // 64-bit IDs exact in the page and the database; bad IDs; unknown patients; the unconnected clinic;
 // escaping; notes.
 import t from 'tap';
-import { EXAMPLE_ID, MAX_ID, csrfTokenIn, signIn, startPatientApp, textOf, upstreamCalls } from './fixture.ts';
+import { EXAMPLE_ID, MAX_ID, csrfTokenIn, signIn, startPatientApp, textOf, upstreamCalls } from '../helpers/patients.ts';
 
 t.test('button -> sign-in -> patient page; the second view does not call Cliniko', async (t) => {
   const app = await startPatientApp(t);

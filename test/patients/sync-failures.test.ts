@@ -4,9 +4,9 @@
 // views of one patient cost one upstream call. Assertions are on content and status, never time.
 import t, { type Test } from 'tap';
 import { apiKeyAad, connectCliniko } from '../../src/cliniko/connection.ts';
-import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator.ts';
+import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator/app.ts';
 import { savePatient } from '../../src/patients/sync.ts';
-import { EXAMPLE_ID, startPatientApp, textOf, upstreamCalls, type PatientTestOptions } from './fixture.ts';
+import { EXAMPLE_ID, startPatientApp, textOf, upstreamCalls, type PatientTestOptions } from '../helpers/patients.ts';
 
 /** Every view refreshes (nothing is fresh), and budgets are generous so failures, not the clock, decide. */
 const ALWAYS_REFRESH = {

@@ -31,7 +31,7 @@ t.test('a raw query that forgets the schema fails loudly instead of reading publ
   await runtime.tenants.create({ slug: 'solo' });
   const { sql } = await import('kysely');
   const tenant = await runtime.directory.lookup('solo');
-  const { scopeToTenant } = await import('../../src/tenancy/scope.ts');
+  const { scopeToTenant } = await import('../../src/tenancy/clinic.ts');
   const db = scopeToTenant(runtime.databases.regions.get('local')!, tenant!.schemaName);
   await t.rejects(sql`select * from patients`.execute(db), /relation "patients" does not exist/);
   t.throws(() => scopeToTenant(runtime.databases.regions.get('local')!, 'public'), /non-tenant schema/);

@@ -1,0 +1,100 @@
+// Platform providers, the clinic's side (issue 3 point 5). The callback lives on the auth host
+// (platform.ts); the clinic's host starts the sign-in and finishes it:
+//
+//   GET /login/sso/:provider   the provider must be one the clinic allows; records a login attempt
+//                              (random id, provider, time) in the pre-login session and sends the
+//                              browser to the auth host with a signed reference to it.
+//   GET /login/sso/complete    consumes the hand-off token (single use), and accepts it only if it
+//                              was made for this clinic and for the attempt in this browser's own
+//                              session; re-checks that the clinic still allows the provider, then
+//                              matches (issuer, subject) or admits by the clinic's rules, and signs in
+//                              with a session on this host.
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../../config.ts';
+import { originFor } from '../../../infra/urls.ts';
+import { requireTenant } from '../../../tenancy/plugin.ts';
+import type { Handoffs } from './handoffs.ts';
+import { AUTH_HOST_LABEL, PLATFORM_LOGIN_TTL_SECONDS } from './auth-host-routes.ts';
+import type { PlatformProvider } from './providers.ts';
+import { getAuthSettings } from '../../settings.ts';
+import { signIn } from '../../session/sign-in.ts';
+import { admitSsoUser } from '../accounts.ts';
+import { readAttempt, type PlatformAttempt } from '../attempt.ts';
+import { ssoErrors } from '../errors.ts';
+import { renderSsoError } from '../pages.ts';
+import type { SsoTokens } from '../tokens.ts';
+
+export interface PlatformTenantRoutesOptions {
+  config: Config;
+  providers: readonly PlatformProvider[];
+  tokens: SsoTokens;
+  handoffs: Handoffs;
+}
+
+export function platformLoginPath(providerId: string): string {
+  return `/login/sso/${providerId}`;
+}
+
+export async function platformTenantRoutes(app: FastifyInstance, options: PlatformTenantRoutesOptions): Promise<void> {
+  const { config, providers, tokens, handoffs } = options;
+  app.addHook('preHandler', requireTenant);
+  app.setErrorHandler((error, request, reply) => renderSsoError(request, reply, error, '/login'));
+
+  app.get<{ Querystring: { token: string } }>(
+    '/login/sso/complete',
+    { schema: { querystring: { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 4096 } } } } },
+    async (request, reply) => {
+      const tenant = request.tenant!;
+      const db = request.tenantDb!;
+      reply.header('cache-control', 'no-store');
+      // Both are single use: the token is burnt and the attempt leaves the session, whatever follows.
+      const handoff = await handoffs.consume(request.query.token);
+      const attempt = readAttempt(request.session.oidc, 'platform');
+      request.session.oidc = undefined;
+      if (
+        handoff === null ||
+        handoff.tenantId !== tenant.id ||
+        attempt === null ||
+        attempt.attemptId !== handoff.payload.attemptId ||
+        attempt.providerId !== handoff.payload.providerId
+      ) {
+        throw ssoErrors.handoffInvalid();
+      }
+      const { payload } = handoff;
+      const provider = providers.find((p) => p.id === payload.providerId);
+      if (provider === undefined || !provider.available || provider.metadata.issuer !== payload.issuer) throw ssoErrors.handoffInvalid();
+      const settings = await getAuthSettings(db);
+      if (!settings.platformProviders.includes(provider.id)) throw ssoErrors.notEnabled(provider.config.name);
+
+      const identity = { issuer: payload.issuer, subject: payload.subject, email: payload.email, emailVerified: payload.emailVerified, name: payload.name };
+      const result = await admitSsoUser(db, identity, { admit: settings.oidcAdmit, allowedEmailDomains: settings.allowedEmailDomains });
+      if (!result.admitted) {
+        throw result.reason === 'disabled' ? ssoErrors.disabled(tenant.displayName) : ssoErrors.notAdmitted(tenant.displayName, identity.email);
+      }
+      request.log.info({ event: 'sso_sign_in', method: 'platform', provider: provider.id, userId: result.userId, outcome: result.outcome }, 'signed in with a platform provider');
+      return signIn(request, reply, { id: result.userId }, { method: 'platform' });
+    },
+  );
+
+  app.get<{ Params: { provider: string } }>(
+    '/login/sso/:provider',
+    { schema: { params: { type: 'object', required: ['provider'], properties: { provider: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,30}$' } } } } },
+    async (request, reply) => {
+      const tenant = request.tenant!;
+      const provider = providers.find((p) => p.id === request.params.provider);
+      const settings = await getAuthSettings(request.tenantDb!);
+      if (provider === undefined || !settings.platformProviders.includes(provider.id)) throw ssoErrors.notEnabled(provider?.config.name ?? 'this provider');
+      if (!provider.available) throw ssoErrors.unavailable(provider.config.name);
+
+      const attempt: PlatformAttempt = { kind: 'platform', attemptId: randomBytes(16).toString('base64url'), providerId: provider.id, createdAt: Date.now() };
+      request.session.oidc = { ...attempt };
+      const reference = await tokens.sign('attempt', { tid: tenant.id, slug: tenant.slug, aid: attempt.attemptId, pid: provider.id }, PLATFORM_LOGIN_TTL_SECONDS);
+      const start = new URL(`${originFor(config, AUTH_HOST_LABEL)}/sso/${provider.id}/start`);
+      start.searchParams.set('tenant', tenant.slug);
+      start.searchParams.set('attempt', reference);
+      reply.header('cache-control', 'no-store');
+      return reply.redirect(start.href, 303);
+    },
+  );
+}

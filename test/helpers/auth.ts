@@ -1,0 +1,115 @@
+// Shared set-up for the auth tests: an app listening on loopback with throwaway routes that need a
+// user (the real patient page is built elsewhere), users created with cheap argon2 parameters, and
+// the steps of a browser signing in.
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { buildTestApp, type TestApp } from './app.ts';
+import { createHttpClient, type HttpClient, type HttpResponse } from './http-client.ts';
+import { requireUser } from '../../src/auth/guards.ts';
+import { createPasswordHasher } from '../../src/auth/password/hasher.ts';
+import { createUser } from '../../src/auth/users.ts';
+import type { Role } from '../../src/auth/tables.ts';
+import type { Runtime } from '../../src/runtime.ts';
+import { scopeToTenant } from '../../src/tenancy/clinic.ts';
+import type { TenantDb } from '../../src/tenancy/tenant-database.ts';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export const PATIENT_PATH = '/patients?patient_id=836447129235883061';
+export const PASSWORD = 'correct horse battery staple';
+/** Tests hash with 64 KiB: the parameters are not what is under test, and argon2 at 64 MiB is slow. */
+export const TEST_AUTH_ENV = { PASSWORD_HASH_MEMORY_KIB: '64' };
+
+/** Throwaway pages that need a user and echo who it is. */
+export function registerEchoRoutes(app: FastifyInstance): void {
+  const echo = async (request: { user: unknown; url: string }) => ({ user: request.user, url: request.url });
+  app.get('/__test/whoami', { preHandler: requireUser }, echo);
+  app.post('/__test/whoami', { preHandler: requireUser }, echo);
+  app.get('/__test/csrf', { preHandler: requireUser }, async (_request, reply) => ({ token: reply.generateCsrf() }));
+  // The real patient page may exist by now; the sign-in redirect is what these tests are about.
+  if (!app.hasRoute({ method: 'GET', url: '/patients' })) app.get('/patients', { preHandler: requireUser }, echo);
+  // Anything else needs a user too, so hostile paths reach requireUser.
+  app.get('/*', { preHandler: requireUser }, echo);
+}
+
+export interface AuthTestApp extends TestApp {
+  port: string;
+  origin(slug: string): string;
+}
+
+export async function startAuthApp(t: Teardown, options: { env?: Record<string, string> } = {}): Promise<AuthTestApp> {
+  const testApp = await buildTestApp(t, { listen: true, env: { ...TEST_AUTH_ENV, ...options.env }, extend: registerEchoRoutes });
+  const port = new URL(testApp.address!).port;
+  return { ...testApp, port, origin: (slug) => `http://${slug}.localhost:${port}` };
+}
+
+export async function tenantDb(runtime: Runtime, slug: string): Promise<TenantDb> {
+  const tenant = await runtime.tenants.find(slug);
+  return scopeToTenant(runtime.databases.regions.get(tenant.regionId)!, tenant.schemaName);
+}
+
+const hasher = createPasswordHasher({ memoryKib: 64 });
+
+export async function addUser(runtime: Runtime, slug: string, input: { email: string; password?: string | null; role?: Role; name?: string }) {
+  const db = await tenantDb(runtime, slug);
+  const password = input.password === undefined ? PASSWORD : input.password;
+  return createUser(db, {
+    email: input.email,
+    role: input.role ?? 'staff',
+    name: input.name ?? '',
+    passwordHash: password === null ? null : await hasher.hash(password),
+  });
+}
+
+export function client(options: Parameters<typeof createHttpClient>[0] = {}, t?: Teardown): HttpClient {
+  const c = createHttpClient(options);
+  t?.teardown(() => c.close());
+  return c;
+}
+
+export function csrfTokenIn(page: HttpResponse): string {
+  const match = /name="_csrf" value="([^"]+)"/.exec(page.body);
+  if (!match) throw new Error(`no CSRF token in ${page.status} ${page.url}: ${page.body.slice(0, 300)}`);
+  return match[1]!;
+}
+
+/** GET /login then POST the form; returns the POST's response. */
+export async function signInWithPassword(http: HttpClient, origin: string, email: string, password: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+  const page = await http.get(`${origin}/login`, { headers });
+  return http.post(`${origin}/login`, { email, password, _csrf: csrfTokenIn(page) }, { headers });
+}
+
+/** The session cookie's value in the jar for a host, or undefined. */
+export function sessionCookie(http: HttpClient, hostname: string, name = 'sidechart'): string | undefined {
+  return http.cookies(hostname).find((c) => c.name === name)?.value;
+}
+
+export interface SessionRow {
+  id: string;
+  data: Record<string, unknown>;
+  expires_at: Date;
+  updated_at: Date;
+}
+
+export async function sessionRows(runtime: Runtime, slug: string): Promise<SessionRow[]> {
+  const db = await tenantDb(runtime, slug);
+  const rows = await db.selectFrom('sessions').select(['id', 'data', 'expires_at', 'updated_at']).orderBy('created_at').execute();
+  return rows.map((r) => ({ ...r, data: r.data as Record<string, unknown> }));
+}
+
+/** Moves a stored session's clock fields into the past (no sleeping in tests). */
+export async function ageSession(runtime: Runtime, slug: string, id: string, change: { signedInAgoMs?: number; seenAgoMs?: number }): Promise<void> {
+  const db = await tenantDb(runtime, slug);
+  const now = Date.now();
+  let data = sql<string>`data`;
+  if (change.signedInAgoMs !== undefined) data = sql`jsonb_set(${data}, '{signedInAt}', to_jsonb(${now - change.signedInAgoMs}::bigint))`;
+  if (change.seenAgoMs !== undefined) data = sql`jsonb_set(${data}, '{seenAt}', to_jsonb(${now - change.seenAgoMs}::bigint))`;
+  await db.updateTable('sessions').set({ data }).where('id', '=', id).execute();
+}
+
+/** Session ID from a cookie value `<id>.<signature>` (the id has dots of its own). */
+export function sessionIdOf(cookieValue: string): string {
+  return decodeURIComponent(cookieValue).slice(0, decodeURIComponent(cookieValue).lastIndexOf('.'));
+}
