@@ -17,7 +17,7 @@ import { request } from 'undici';
 import { buildApp } from '../src/app.ts';
 import { runCli } from '../src/cli/main.ts';
 import { loadConfig } from '../src/config.ts';
-import { createClinikoSimulator, seedDemo } from '../src/cliniko/simulator/app.ts';
+import { createClinikoSimulator, seedDemo } from '../src/cliniko/simulator/index.ts';
 import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.ts';
 import { createRuntime } from '../src/runtime.ts';
 

@@ -7,7 +7,8 @@ import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.ts';
 
 const args = process.argv.slice(2);
 let stop: () => Promise<void> = async () => {};
-const env = { ...process.env };
+// tap starts each test file with the `node` on PATH: make it the project's Node 24 however this runs.
+const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.resolve('node_modules/.bin')}${path.delimiter}${process.env.PATH ?? ''}` };
 if (!env.DATABASE_URL) {
   const embedded = await startEmbeddedPostgres({ dataDir: path.resolve('.data/test-pg'), port: Number(env.TEST_EMBEDDED_PG_PORT ?? 5489), database: 'postgres' });
   env.DATABASE_URL = embedded.adminUrl;

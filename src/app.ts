@@ -1,6 +1,7 @@
 // Builds the Fastify application from plugins. server.ts listens with it; tests drive it with
-// inject() or a real listening socket. The app does not own the runtime (pools, directory): whoever
-// created the runtime closes it.
+// inject() or a real listening socket. Each plugin gets from the runtime (the composition root,
+// runtime.ts) exactly the parts it needs; the app does not own them: whoever created the runtime
+// closes it. A new route is one file in its domain folder plus one registration line here.
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import helmet from '@fastify/helmet';
@@ -9,22 +10,16 @@ import type { Runtime } from './runtime.ts';
 import { registerErrorHandling } from './infra/http.ts';
 import { healthRoutes } from './infra/health.ts';
 import { assetRoutes } from './infra/assets.ts';
+import { loggerOptions } from './infra/log.ts';
 import { createMetrics } from './infra/metrics.ts';
 import { tenancyPlugin } from './tenancy/plugin.ts';
 import { siteRoutes } from './tenancy/site-routes.ts';
-import { resolveSecrets } from './infra/secrets.ts';
 import { sessionPlugin } from './auth/session/plugin.ts';
+import { sessionRoutes } from './auth/session/clinic-host-routes.ts';
 import { csrfPlugin } from './auth/csrf.ts';
-import { loginRoutes } from './auth/password/clinic-host-routes.ts';
-import { createPasswordHasher } from './auth/password/hasher.ts';
-import { createLoginThrottle } from './auth/password/throttle.ts';
-import { registerSso } from './auth/sso/plugin.ts';
-import { requestLogSerializer } from './infra/log.ts';
-import { createClinikoClient, type ClinikoClient } from './cliniko/client/client.ts';
-import { createSecretBox, parseKeyring } from './infra/crypto.ts';
-import { createPatientSync, type PatientSync } from './patients/sync.ts';
+import { passwordRoutes } from './auth/password/clinic-host-routes.ts';
+import { ssoPlugin } from './auth/sso/plugin.ts';
 import { patientRoutes } from './patients/routes.ts';
-import { createAuditWriter } from './patients/audit.ts';
 
 export interface BuildAppOptions {
   runtime: Runtime;
@@ -38,24 +33,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Prometheus registry; server.ts serves it on the metrics port. */
     metrics: import('prom-client').Registry;
-    /** The process's one Cliniko client (keep-alive pools per shard), closed with the app. */
-    cliniko: ClinikoClient;
-    /** Patient refreshes; `idle()` waits for background ones (shutdown, tests). */
-    patientSync: PatientSync;
   }
-}
-
-export function loggerOptions(level: string): FastifyServerOptions['logger'] {
-  return {
-    level,
-    // Never log credentials: cookies carry session IDs, Authorization carries keys.
-    redact: {
-      paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]', '*.password', '*.apiKey', '*.token'],
-      censor: '[redacted]',
-    },
-    // Sign-in URLs carry one-time codes and tokens in their query.
-    serializers: { req: requestLogSerializer },
-  };
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
@@ -92,37 +70,28 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     strictTransportSecurity: config.publicScheme === 'https' ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     crossOriginEmbedderPolicy: false,
   });
-  await app.register(tenancyPlugin, {
-    baseDomains: config.baseDomains,
-    directory: runtime.directory,
-    regions: runtime.databases.regions,
-  });
+  await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics });
   // Sessions and the signed-in user (after tenancy: a session belongs to the host's clinic).
   await app.register(formbody);
-  await app.register(sessionPlugin, { config, secret: resolveSecrets(config).sessionSecret, regions: runtime.databases.regions });
+  await app.register(sessionPlugin, { config, secret: runtime.secrets.sessionSecret, clinics: runtime.clinics });
   await app.register(csrfPlugin);
   await app.register(healthRoutes, { databases: runtime.databases });
   await app.register(assetRoutes);
   await app.register(siteRoutes);
-  await app.register(loginRoutes, {
-    hasher: createPasswordHasher({ memoryKib: config.auth.passwordHashMemoryKib }),
-    throttle: createLoginThrottle({
-      pool: runtime.databases.controlPool,
-      maxFailuresPerAccount: config.auth.loginMaxFailuresPerAccount,
-      maxFailuresPerIp: config.auth.loginMaxFailuresPerIp,
-    }),
-  });
+  await app.register(sessionRoutes);
+  await app.register(passwordRoutes, { hasher: runtime.passwords, throttle: runtime.loginThrottle });
   // Single sign-on: the clinic's own OIDC provider, platform providers and the auth host.
-  await registerSso(app, { runtime });
-  // The patient button: one Cliniko client for the process, its base URL from configuration only.
-  const cliniko = createClinikoClient({ apiBase: config.cliniko.apiBase, contactEmail: config.cliniko.contactEmail });
-  const patientSync = createPatientSync({ client: cliniko, box: createSecretBox(parseKeyring(resolveSecrets(config).encryptionKeys)), settings: config.patients });
-  app.decorate('cliniko', cliniko);
-  app.decorate('patientSync', patientSync);
-  app.addHook('onClose', async () => {
-    await patientSync.idle();
-    await cliniko.close();
+  await app.register(ssoPlugin, {
+    config,
+    box: runtime.secrets.box,
+    tokens: runtime.ssoTokens,
+    handoffs: runtime.handoffs,
+    oidcClients: runtime.oidcClients,
+    clinics: runtime.clinics,
   });
-  await app.register(patientRoutes, { config, sync: patientSync, audit: createAuditWriter() });
+  // The patient button.
+  await app.register(patientRoutes, { config, sync: runtime.patientSync, audit: runtime.audit });
+  // Background refreshes finish before the runtime's pools close.
+  app.addHook('onClose', async () => runtime.patientSync.idle());
   return app;
 }

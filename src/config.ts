@@ -1,6 +1,8 @@
 // Configuration is read from the environment once, validated, and frozen into one typed object.
 // Code reads `Config`, never process.env. A bad value stops the process with one line naming the
 // variable (see server.ts and cli/main.ts).
+import { Type } from 'typebox';
+import { shapeOf } from './infra/schemas.ts';
 import { isValidHostname } from './tenancy/host.ts';
 
 export type SidechartEnv = 'development' | 'production';
@@ -46,6 +48,8 @@ export interface Config {
   logLevel: string;
   db: { poolMax: number; statementTimeoutMs: number; connectionTimeoutMs: number; maxLifetimeSeconds: number };
   tenantCacheTtlMs: number;
+  /** Most clinics (and unknown slugs) the directory cache holds at once. */
+  tenantCacheMax: number;
   sessionSecret: string | null;
   encryptionKeys: string | null;
   cliniko: { apiBase: string; contactEmail: string; simulator: boolean; simulatorPort: number };
@@ -166,7 +170,13 @@ function parseProxies(raw: string | undefined): string[] {
   return list;
 }
 
-const PROVIDER_ID = /^[a-z][a-z0-9-]{0,30}$/;
+export const PROVIDER_ID_PATTERN = '^[a-z][a-z0-9-]{0,30}$';
+const PROVIDER_ID = new RegExp(PROVIDER_ID_PATTERN);
+
+const NonEmpty = Type.String({ pattern: '\\S' });
+/** PLATFORM_OIDC_PROVIDERS: a JSON array of these. */
+const PlatformProviderEntry = Type.Object({ id: NonEmpty, name: NonEmpty, issuer: NonEmpty, clientId: NonEmpty, clientSecret: NonEmpty });
+const platformProviderEntry = shapeOf(PlatformProviderEntry);
 
 /** An issuer identifier: an absolute http(s) URL without query or fragment (OIDC Discovery 1.0). */
 export function checkIssuerUrl(raw: string, allowHttp: boolean): string | null {
@@ -196,14 +206,12 @@ function parsePlatformProviders(raw: string | undefined, allowHttp: boolean): Pl
   }
   if (!Array.isArray(parsed)) throw new ConfigError(name, 'must be a JSON array of providers');
   const providers: PlatformProviderConfig[] = [];
-  for (const [index, entry] of parsed.entries()) {
+  for (const [index, entry] of (parsed as unknown[]).entries()) {
     const where = `entry ${index + 1}`;
-    if (typeof entry !== 'object' || entry === null) throw new ConfigError(name, `${where} is not an object`);
-    const field = (key: string): string => {
-      const value = (entry as Record<string, unknown>)[key];
-      if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(name, `${where} needs a non-empty "${key}"`);
-      return value.trim();
-    };
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(name, `${where} is not an object`);
+    // Name the field, never the value (it may be the secret).
+    if (!platformProviderEntry.check(entry)) throw new ConfigError(name, `${where} needs a non-empty "${platformProviderEntry.problemField(entry) ?? 'id'}"`);
+    const field = (key: keyof typeof entry): string => entry[key].trim();
     const id = field('id');
     if (!PROVIDER_ID.test(id)) throw new ConfigError(name, `${where}: id must be lowercase letters, digits and dashes (got "${id.slice(0, 32)}")`);
     if (id === 'complete') throw new ConfigError(name, `${where}: id "complete" is reserved (/login/sso/complete)`);
@@ -320,6 +328,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxLifetimeSeconds: integer(env, 'DB_MAX_LIFETIME_SECONDS', 1_800, 0, 86_400),
     },
     tenantCacheTtlMs: integer(env, 'TENANT_CACHE_TTL_MS', 10_000, 0, 3_600_000),
+    tenantCacheMax: integer(env, 'TENANT_CACHE_MAX', 20_000, 1, 10_000_000),
     sessionSecret,
     encryptionKeys,
     cliniko: {

@@ -1,30 +1,62 @@
-// Everything a process needs to talk to the databases: pools per region, the control plane, the
-// cached tenant directory and its change listener, and the tenant lifecycle service. server.ts, the
-// CLI and tests all build it here, so they cannot drift.
+// The composition root: everything a Sidechart process shares, built once, above the domains.
+// server.ts, the CLI, the benchmark and the tests all build it here, so they cannot drift: the
+// databases (one pool per region, the control plane), the tenant directory and its change
+// listener, the one way to open a clinic, the tenant lifecycle service, the secrets (resolved
+// once), the Cliniko client, password hashing and throttling, the single sign-on tokens and
+// hand-offs, patient sync and the audit writer. Domains receive the parts they need as explicit
+// dependencies (buildApp hands them out); nobody receives the whole runtime.
 import type { MigrationProvider } from 'kysely/migration';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabases, type Databases } from './infra/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './infra/embedded-postgres.ts';
+import { createSecretBox, parseKeyring, type SecretBox } from './infra/crypto.ts';
+import { resolveSecrets } from './infra/secrets.ts';
+import { createClinics, type Clinics } from './tenancy/clinic.ts';
 import { createTenantDirectory, listenForTenantChanges, type TenantDirectory } from './tenancy/directory.ts';
 import { migrateControl } from './tenancy/migrations.ts';
-import { registerRegions } from './tenancy/regions.ts';
+import { createRegionService, type RegionService } from './tenancy/regions.ts';
 import { createTenantService, type TenantService } from './tenancy/tenants.ts';
+import { createPasswordHasher, type PasswordHasher } from './auth/password/hasher.ts';
+import { createLoginThrottle, type LoginThrottle } from './auth/password/throttle.ts';
+import { createOidcClients, type OidcClients } from './auth/sso/clinic/clients.ts';
+import { createHandoffs, type Handoffs } from './auth/sso/platform/handoffs.ts';
+import { createSsoTokens, type SsoTokens } from './auth/sso/tokens.ts';
+import { createClinikoClient, type ClinikoClient } from './cliniko/client/client.ts';
+import { createAuditWriter, type AuditWriter } from './patients/audit.ts';
+import { createPatientSync, type PatientSync } from './patients/sync.ts';
+
+export type RuntimeLog = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export interface Runtime {
   config: Config;
-  databases: Databases;
-  directory: TenantDirectory;
-  tenants: TenantService;
+  log: RuntimeLog;
   /** URL of the control database actually in use (the embedded one when DATABASE_URL is unset). */
   controlUrl: string;
   embedded: EmbeddedDatabase | null;
+  /** Pools, for infrastructure (health, metrics) and the tenancy services below; never for routes. */
+  databases: Databases;
+  directory: TenantDirectory;
+  /** The one way to open a clinic (tenancy/clinic.ts). */
+  clinics: Clinics;
+  tenants: TenantService;
+  regions: RegionService;
+  secrets: { sessionSecret: string; box: SecretBox };
+  cliniko: ClinikoClient;
+  passwords: PasswordHasher;
+  /** Built on first use: only processes that serve sign-ins need it. */
+  readonly loginThrottle: LoginThrottle;
+  ssoTokens: SsoTokens;
+  handoffs: Handoffs;
+  oidcClients: OidcClients;
+  patientSync: PatientSync;
+  audit: AuditWriter;
   close(): Promise<void>;
 }
 
 export interface RuntimeOptions {
   config: Config;
-  log: Pick<Logger, 'info' | 'warn' | 'error'>;
+  log: RuntimeLog;
   applicationName: string;
   /** Listen for tenant changes made by other processes (servers do; one-shot CLI commands need not). */
   listen?: boolean;
@@ -49,7 +81,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     applicationName: options.applicationName,
     onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
   });
-  const directory = createTenantDirectory({ control: databases.control, ttlMs: config.tenantCacheTtlMs });
+  const directory = createTenantDirectory({ control: databases.control, ttlMs: config.tenantCacheTtlMs, max: config.tenantCacheMax });
   const listener = options.listen
     ? listenForTenantChanges({
         // LISTEN needs a session of its own: through PgBouncer in transaction mode it would not stick.
@@ -58,6 +90,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         onError: (error) => log.warn({ err: error }, 'tenant change listener lost its connection'),
       })
     : null;
+  const clinics = createClinics({ directory, regions: databases.regions });
   const tenants = createTenantService({
     control: databases.control,
     controlPool: databases.controlPool,
@@ -65,8 +98,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     defaultRegion: config.defaultRegion,
     ...(options.tenantMigrations ? { tenantMigrations: options.tenantMigrations } : {}),
   });
+  const regions = createRegionService({ control: databases.control, regions: databases.regions });
+
+  const resolved = resolveSecrets(config);
+  const secrets = { sessionSecret: resolved.sessionSecret, box: createSecretBox(parseKeyring(resolved.encryptionKeys)) };
+  const cliniko = createClinikoClient({ apiBase: config.cliniko.apiBase, contactEmail: config.cliniko.contactEmail });
+  const patientSync = createPatientSync({ client: cliniko, box: secrets.box, settings: config.patients });
+  const ssoTokens = createSsoTokens(secrets.sessionSecret);
+  let loginThrottle: LoginThrottle | null = null;
 
   const close = async (): Promise<void> => {
+    await patientSync.idle();
+    await cliniko.close();
     await listener?.close();
     await databases.close();
     await embedded?.stop();
@@ -74,12 +117,38 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   try {
     if (options.migrate) {
       await migrateControl(databases.control);
-      await registerRegions(databases.control, databases.regions);
+      await regions.register();
     }
     if (listener) await listener.ready;
   } catch (error) {
     await close();
     throw error;
   }
-  return { config, databases, directory, tenants, controlUrl, embedded, close };
+  return {
+    config,
+    log,
+    controlUrl,
+    embedded,
+    databases,
+    directory,
+    clinics,
+    tenants,
+    regions,
+    secrets,
+    cliniko,
+    passwords: createPasswordHasher({ memoryKib: config.auth.passwordHashMemoryKib }),
+    get loginThrottle() {
+      return (loginThrottle ??= createLoginThrottle({
+        pool: databases.controlPool,
+        maxFailuresPerAccount: config.auth.loginMaxFailuresPerAccount,
+        maxFailuresPerIp: config.auth.loginMaxFailuresPerIp,
+      }));
+    },
+    ssoTokens,
+    handoffs: createHandoffs({ control: databases.control, tokens: ssoTokens }),
+    oidcClients: createOidcClients({ ttlMs: config.oidc.discoveryTtlMs, timeoutMs: config.oidc.httpTimeoutMs, allowHttpIssuers: config.oidc.allowHttpIssuers }),
+    patientSync,
+    audit: createAuditWriter(),
+    close,
+  };
 }

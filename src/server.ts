@@ -1,13 +1,13 @@
-// The only file that listens. Loads configuration (one line and exit 1 if it is wrong), prepares
-// the databases, ensures the demo clinic in development, serves, and shuts down gracefully.
+// The only file that listens. Loads configuration (one line and exit 1 if it is wrong), builds the
+// runtime (databases, services), adds the development extras only when configuration asks for them
+// (a dynamic import: production never loads src/dev/), serves, and shuts down gracefully.
 import Fastify from 'fastify';
 import pino from 'pino';
-import { buildApp, loggerOptions } from './app.ts';
+import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createRuntime } from './runtime.ts';
+import { loggerOptions } from './infra/log.ts';
 import { tenantUrl } from './infra/urls.ts';
-import { ensureDemo } from './dev/demo.ts';
-import { startDevCliniko } from './dev/cliniko.ts';
+import { createRuntime } from './runtime.ts';
 
 function configOrExit(): Config {
   try {
@@ -26,10 +26,8 @@ const logger = pino(loggerOptions(config.logLevel) as pino.LoggerOptions);
 
 try {
   const runtime = await createRuntime({ config, log: logger, applicationName: 'sidechart-app', listen: true, migrate: true });
-  const demo = config.demo ? await ensureDemo(runtime, logger) : null;
+  const development = config.demo || config.cliniko.simulator ? await (await import('./dev/index.ts')).startDevelopment(runtime) : null;
   const app = await buildApp({ runtime, loggerInstance: logger });
-  // Development: the Cliniko simulator beside the app, the demo clinic connected to it.
-  const simulator = config.cliniko.simulator ? await startDevCliniko({ config, runtime, client: app.cliniko, demoSlug: demo?.slug ?? null, log: logger }) : null;
 
   // Metrics on their own port, so clinic hosts never expose them.
   const metricsServer = Fastify({ logger: false });
@@ -46,7 +44,7 @@ try {
     try {
       await app.close();
       await metricsServer.close();
-      await simulator?.close();
+      await development?.close();
       await runtime.close();
       logger.info('stopped');
       process.exit(0);
@@ -61,6 +59,8 @@ try {
   await app.listen({ port: config.port, host: config.listenHost });
   if (config.metricsPort !== 0) await metricsServer.listen({ port: config.metricsPort, host: config.metricsHost });
   const lines = [`Sidechart is running (${config.env}).`];
+  const demo = development?.demo ?? null;
+  const simulator = development?.simulator ?? null;
   if (demo) {
     lines.push(`  Demo clinic:  ${tenantUrl(config, demo.slug)}`);
     if (demo.admin.password !== null) {

@@ -7,7 +7,7 @@
 import fp from 'fastify-plugin';
 import csrfProtection from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AppError } from '../infra/errors.ts';
+import { authErrors } from './errors.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -32,17 +32,17 @@ async function csrf(app: FastifyInstance): Promise<void> {
     if (SAFE_METHODS.has(request.method) || request.routeOptions.config.csrf === false) return done();
     const site = request.headers['sec-fetch-site'];
     if (site === 'cross-site' || site === 'same-site') {
-      return done(new AppError(403, 'cross_site_request', 'This request came from another site and was refused.'));
+      return done(authErrors.crossSiteRequest());
     }
     if (!request.tenant || !request.session) {
-      return done(new AppError(403, 'csrf_unavailable', 'This request cannot be accepted at this address.'));
+      return done(authErrors.csrfUnavailable());
     }
     // The common honest failures get a message a person can act on; a wrong token is refused by the plugin.
     if (!request.session._csrf) {
-      return done(new AppError(403, 'csrf_expired', 'This form has expired. Go back, reload the page and try again.'));
+      return done(authErrors.csrfExpired());
     }
     if (!csrfTokenOf(request)) {
-      return done(new AppError(403, 'csrf_missing', 'This form is missing its security token. Reload the page and try again.'));
+      return done(authErrors.csrfMissing());
     }
     app.csrfProtection(request, reply, done);
   });

@@ -2,7 +2,8 @@
 // sign-in page, its path and query kept server-side in the (pre-login) session, so that signIn()
 // can bring the user back to exactly that page; anything else anonymous is a 401.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../infra/errors.ts';
+import { httpErrors } from '../infra/errors.ts';
+import { authErrors } from './errors.ts';
 import { safeReturnTo } from './return-to.ts';
 
 export const LOGIN_PATH = '/login';
@@ -10,18 +11,18 @@ export const LOGIN_PATH = '/login';
 export async function requireUser(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
   reply.header('cache-control', 'no-store');
   if (request.user) return undefined;
-  if (!request.tenant || !request.session) throw new AppError(404, 'not_found', 'There is no page at this address.');
+  if (!request.tenant || !request.session) throw httpErrors.notFound();
   if (request.method === 'GET' || request.method === 'HEAD') {
     // HEAD has no side effects: it learns where it would go, and nothing is stored.
     if (request.method === 'GET') request.session.returnTo = safeReturnTo(request.url) ?? '/';
     return reply.redirect(LOGIN_PATH, 303);
   }
-  throw new AppError(401, 'sign_in_required', 'You are not signed in (or your session has ended). Sign in and try again.');
+  throw authErrors.signInRequired();
 }
 
 export async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
   if (!request.user) return requireUser(request, reply);
   reply.header('cache-control', 'no-store');
-  if (request.user.role !== 'admin') throw new AppError(403, 'admin_only', 'Only clinic administrators can open this page.');
+  if (request.user.role !== 'admin') throw authErrors.adminOnly();
   return undefined;
 }

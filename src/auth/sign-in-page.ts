@@ -1,10 +1,12 @@
-// The single sign-on buttons of a clinic's sign-in page (the password form is the login page's
-// own). SSO work adds its methods here: the clinic's own OIDC provider, the platform providers the
-// clinic allows. Only methods the clinic enabled may appear.
-import type { FastifyRequest } from 'fastify';
+// A clinic's sign-in page: the password form when the clinic allows passwords, and a button for
+// each single sign-on method the clinic enabled (its own OIDC provider, the platform providers it
+// allows). The password routes render it again with their errors.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sendPage } from '../infra/html.ts';
+import { requireClinic } from '../tenancy/plugin.ts';
+import { getAuthSettings, type AuthSettings } from './settings.ts';
 import { OIDC_LOGIN_PATH } from './sso/clinic/clinic-host-routes.ts';
 import { platformLoginPath } from './sso/platform/clinic-host-routes.ts';
-import type { AuthSettings } from './settings.ts';
 import { clinicOidcOf } from './sso/settings.ts';
 
 export interface SignInButton {
@@ -16,17 +18,47 @@ export interface SignInButton {
   href: string;
 }
 
-export async function ssoButtons(request: FastifyRequest, settings: AuthSettings): Promise<SignInButton[]> {
+export function ssoButtons(request: FastifyRequest, settings: AuthSettings): SignInButton[] {
   const buttons: SignInButton[] = [];
   const own = clinicOidcOf(settings);
   if (own !== null) buttons.push({ id: 'oidc', label: `Sign in with your clinic account (${new URL(own.issuer).host})`, href: OIDC_LOGIN_PATH });
-  // Platform providers this Sidechart offers (sso-routes.ts) and this clinic allows. One that was
+  // Platform providers this Sidechart offers (sso/plugin.ts) and this clinic allows. One that was
   // down at boot still shows: its page then says so, rather than the button silently vanishing.
-  const offered = request.server.hasDecorator('platformProviders') ? request.server.platformProviders : [];
-  for (const provider of offered) {
+  for (const provider of request.server.platformProviders) {
     if (settings.platformProviders.includes(provider.id)) {
       buttons.push({ id: `platform-${provider.id}`, label: `Sign in with ${provider.config.name}`, href: platformLoginPath(provider.id) });
     }
   }
   return buttons;
+}
+
+export interface LoginPageOptions {
+  statusCode?: number;
+  /** Shown above the form (already worded for the user). */
+  error?: string | null;
+  /** Prefills the e-mail field. */
+  email?: string;
+}
+
+/** Renders the clinic's sign-in page. */
+export async function sendLoginPage(request: FastifyRequest, reply: FastifyReply, options: LoginPageOptions = {}): Promise<FastifyReply> {
+  const { tenant, db } = requireClinic(request);
+  const settings = await getAuthSettings(db);
+  // The form's CSRF secret is what starts a (pre-login) session: only when there is a form.
+  const csrfToken = settings.passwordEnabled ? reply.generateCsrf() : null;
+  reply.header('cache-control', 'no-store');
+  return sendPage(
+    reply,
+    'auth/views/login',
+    {
+      title: 'Sign in',
+      clinicName: tenant.displayName,
+      passwordEnabled: settings.passwordEnabled,
+      csrfToken,
+      buttons: ssoButtons(request, settings),
+      error: options.error ?? null,
+      email: options.email ?? '',
+    },
+    options.statusCode ?? 200,
+  );
 }

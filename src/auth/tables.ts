@@ -59,3 +59,7 @@ export interface AuthTables {
   auth_settings: AuthSettingsTable;
   sessions: SessionsTable;
 }
+
+declare module '../tenancy/tenant-database.ts' {
+  interface TenantDatabase extends AuthTables {}
+}

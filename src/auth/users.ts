@@ -1,7 +1,8 @@
 // A clinic's users. Every function takes the tenant-scoped handle (or a transaction on it): the
 // caller owns the tenant and the transaction.
 import { sql, type Selectable } from 'kysely';
-import { AppError, isUniqueViolation } from '../infra/errors.ts';
+import { isUniqueViolation } from '../infra/errors.ts';
+import { authErrors } from './errors.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
 import type { Role, UsersTable } from './tables.ts';
 
@@ -43,9 +44,9 @@ export interface NewUser {
 
 export async function createUser(db: TenantDb, input: NewUser): Promise<UserRow> {
   const email = normalizeEmail(input.email);
-  if (email === null) throw new AppError(400, 'invalid_email', `"${input.email}" is not an e-mail address`);
+  if (email === null) throw authErrors.invalidEmail(input.email);
   const name = (input.name ?? '').trim();
-  if (name.length > 200) throw new AppError(400, 'invalid_name', 'the name is longer than 200 characters');
+  if (name.length > 200) throw authErrors.invalidName();
   try {
     return await db
       .insertInto('users')
@@ -53,7 +54,7 @@ export async function createUser(db: TenantDb, input: NewUser): Promise<UserRow>
       .returningAll()
       .executeTakeFirstOrThrow();
   } catch (error) {
-    if (isUniqueViolation(error)) throw new AppError(409, 'user_exists', `a user with the e-mail ${email} already exists`);
+    if (isUniqueViolation(error)) throw authErrors.userExists(email);
     throw error;
   }
 }
@@ -64,19 +65,14 @@ export async function findUserByEmail(db: TenantDb, email: string): Promise<User
   return db.selectFrom('users').selectAll().where('email', '=', normalized).executeTakeFirst();
 }
 
-export async function findUserById(db: TenantDb, id: string): Promise<UserRow | undefined> {
-  if (!/^[0-9]{1,19}$/.test(id)) return undefined;
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
 export async function listUsers(db: TenantDb): Promise<UserRow[]> {
   return db.selectFrom('users').selectAll().orderBy('email').execute();
 }
 
-/** The user by e-mail, or a 404 AppError naming the address. */
+/** The user by e-mail, or a 404 naming the address. */
 export async function getUserByEmail(db: TenantDb, email: string): Promise<UserRow> {
   const user = await findUserByEmail(db, email);
-  if (!user) throw new AppError(404, 'user_not_found', `no user with the e-mail ${normalizeEmail(email) ?? email}`);
+  if (!user) throw authErrors.userNotFound(normalizeEmail(email) ?? email);
   return user;
 }
 
@@ -103,28 +99,4 @@ export async function findUserForSession(db: TenantDb, id: string) {
 export async function destroyUserSessions(db: TenantDb, userId: string): Promise<number> {
   const result = await db.deleteFrom('sessions').where(sql<string>`data->>'userId'`, '=', userId).executeTakeFirst();
   return Number(result.numDeletedRows);
-}
-
-// SSO identities: (issuer, subject) pairs linked to a user.
-
-export async function findUserByIdentity(db: TenantDb, issuer: string, subject: string): Promise<UserRow | undefined> {
-  return db
-    .selectFrom('user_identities as i')
-    .innerJoin('users as u', 'u.id', 'i.user_id')
-    .selectAll('u')
-    .where('i.issuer', '=', issuer)
-    .where('i.subject', '=', subject)
-    .executeTakeFirst();
-}
-
-export async function linkIdentity(db: TenantDb, input: { userId: string; issuer: string; subject: string; email?: string | null }): Promise<void> {
-  try {
-    await db
-      .insertInto('user_identities')
-      .values({ user_id: input.userId, issuer: input.issuer, subject: input.subject, email: input.email ?? null })
-      .execute();
-  } catch (error) {
-    if (isUniqueViolation(error)) throw new AppError(409, 'identity_linked', 'this identity is already linked to a user');
-    throw error;
-  }
 }

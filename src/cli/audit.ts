@@ -1,6 +1,6 @@
 // `sidechart audit <tenant>`: who opened which patient, when, from where (the clinic's audit trail).
 import type { Command } from 'commander';
-import { AppError } from '../infra/errors.ts';
+import { cliErrors } from './errors.ts';
 import { listAudit } from '../patients/audit.ts';
 import { parsePatientId } from '../patients/patient-id.ts';
 import { parseCalendarDate } from '../patients/view-model.ts';
@@ -12,18 +12,18 @@ function parseSince(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   // ISO 8601 date or date-time only: Date.parse accepts much more, and guesses.
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
-    throw new AppError(400, 'invalid_since', `--since must be an ISO date or date-time such as 2026-11-24 or 2026-11-24T09:00:00Z (got "${value}")`);
+    throw cliErrors.usage(`--since must be an ISO date or date-time such as 2026-11-24 or 2026-11-24T09:00:00Z (got "${value}")`);
   }
   const at = new Date(value);
   // JavaScript rolls 30 February over into March; a typo should not silently move the window.
-  if (Number.isNaN(at.getTime()) || parseCalendarDate(value.slice(0, 10)) === null) throw new AppError(400, 'invalid_since', `--since is not a real date: "${value}"`);
+  if (Number.isNaN(at.getTime()) || parseCalendarDate(value.slice(0, 10)) === null) throw cliErrors.usage(`--since is not a real date: "${value}"`);
   return at;
 }
 
 function parseLimit(value: string | undefined): number {
   if (value === undefined) return 100;
   if (!/^[0-9]{1,6}$/.test(value) || Number(value) < 1 || Number(value) > MAX_LIMIT) {
-    throw new AppError(400, 'invalid_limit', `--limit must be a whole number from 1 to ${MAX_LIMIT} (got "${value}")`);
+    throw cliErrors.usage(`--limit must be a whole number from 1 to ${MAX_LIMIT} (got "${value}")`);
   }
   return Number(value);
 }
@@ -40,7 +40,7 @@ export function registerAuditCommand(program: Command, context: CliContext): voi
       let patientId: string | undefined;
       if (opts.patient !== undefined) {
         const parsed = parsePatientId({ patient_id: opts.patient });
-        if (!parsed.ok) throw new AppError(400, 'invalid_patient', `--patient: ${parsed.reason}`);
+        if (!parsed.ok) throw cliErrors.usage(`--patient: ${parsed.reason}`);
         patientId = parsed.id;
       }
       const since = parseSince(opts.since);

@@ -2,11 +2,9 @@
 // only (never an argument: it would land in shell history and the process list), verified with
 // Cliniko, sealed, and never printed. The admin page calls the same functions (cliniko/connection.ts).
 import type { Command } from 'commander';
-import { createClinikoClient } from '../cliniko/client/client.ts';
 import { clinikoStatus, connectCliniko, disconnectCliniko, rekeyCliniko, type ConnectionSummary } from '../cliniko/connection.ts';
-import { createSecretBox, parseKeyring, type SecretBox } from '../infra/crypto.ts';
-import { resolveSecrets } from '../infra/secrets.ts';
-import { AppError } from '../infra/errors.ts';
+import type { SecretBox } from '../infra/crypto.ts';
+import { cliErrors } from './errors.ts';
 import { clinicScope, report, type CliContext } from './context.ts';
 
 function describe(slug: string, c: ConnectionSummary): string {
@@ -27,8 +25,7 @@ function publicView(slug: string, c: ConnectionSummary | null) {
 
 export function registerClinikoCommands(program: Command, context: CliContext): void {
   const cliniko = program.command('cliniko').description("a clinic's Cliniko connection (API key stored encrypted)");
-  let box: SecretBox | null = null;
-  const secretBox = (): SecretBox => (box ??= createSecretBox(parseKeyring(resolveSecrets(context.config).encryptionKeys)));
+  const secretBox = async (): Promise<SecretBox> => (await context.runtime()).secrets.box;
 
   const clinic = (slug: string) => clinicScope(context, slug);
 
@@ -40,18 +37,14 @@ export function registerClinikoCommands(program: Command, context: CliContext): 
     .option('--json', 'print JSON')
     .action(async (slug: string, opts: { keyStdin?: boolean; json?: boolean }) => {
       if (!opts.keyStdin) {
-        throw new AppError(400, 'key_stdin_required', 'pass the API key on standard input with --key-stdin (e.g. `sidechart cliniko connect acme --key-stdin < key.txt`)');
+        throw cliErrors.usage('pass the API key on standard input with --key-stdin (e.g. `sidechart cliniko connect acme --key-stdin < key.txt`)');
       }
       const apiKey = (await context.io.readStdin()).trim();
-      if (apiKey === '') throw new AppError(400, 'no_key', 'no API key on standard input');
+      if (apiKey === '') throw cliErrors.noKey();
       const scope = await clinic(slug);
-      const client = createClinikoClient({ apiBase: context.config.cliniko.apiBase, contactEmail: context.config.cliniko.contactEmail });
-      try {
-        const summary = await connectCliniko(scope, { apiKey, connectedBy: 'cli', client, box: secretBox(), apiBase: context.config.cliniko.apiBase });
-        report(context.io, opts.json, publicView(slug, summary), () => describe(slug, summary));
-      } finally {
-        await client.close();
-      }
+      const { cliniko: client, secrets } = await context.runtime();
+      const summary = await connectCliniko(scope, { apiKey, connectedBy: 'cli', client, box: secrets.box, apiBase: context.config.cliniko.apiBase });
+      report(context.io, opts.json, publicView(slug, summary), () => describe(slug, summary));
     });
 
   cliniko
@@ -59,7 +52,7 @@ export function registerClinikoCommands(program: Command, context: CliContext): 
     .description("show the clinic's Cliniko account (never the key)")
     .option('--json', 'print JSON')
     .action(async (slug: string, opts: { json?: boolean }) => {
-      const summary = await clinikoStatus(await clinic(slug), secretBox());
+      const summary = await clinikoStatus(await clinic(slug), await secretBox());
       report(context.io, opts.json, publicView(slug, summary), () =>
         summary === null ? `clinic ${slug} is not connected to Cliniko (sidechart cliniko connect ${slug} --key-stdin)` : describe(slug, summary),
       );
@@ -82,11 +75,11 @@ export function registerClinikoCommands(program: Command, context: CliContext): 
     .option('--all', 'every clinic')
     .option('--json', 'print JSON')
     .action(async (slug: string | undefined, opts: { all?: boolean; json?: boolean }) => {
-      if ((slug === undefined) === (opts.all !== true)) throw new AppError(400, 'usage', 'name one clinic, or pass --all');
+      if ((slug === undefined) === (opts.all !== true)) throw cliErrors.usage('name one clinic, or pass --all');
       const runtime = await context.runtime();
       const slugs = opts.all ? (await runtime.tenants.list()).filter((t) => t.status === 'active' || t.status === 'suspended').map((t) => t.slug) : [slug!];
       const results: { tenant: string; result: string }[] = [];
-      for (const each of slugs) results.push({ tenant: each, result: await rekeyCliniko(await clinic(each), secretBox()) });
+      for (const each of slugs) results.push({ tenant: each, result: await rekeyCliniko(await clinic(each), await secretBox()) });
       report(context.io, opts.json, results, () =>
         results.length === 0 ? 'no clinics' : results.map((r) => `${r.tenant}: ${r.result === 'resealed' ? 're-sealed under the primary key' : r.result === 'current' ? 'already current' : 'not connected'}`).join('\n'),
       );

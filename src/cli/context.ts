@@ -2,11 +2,8 @@
 // (and closed by main.ts when the command ends).
 import type { MigrationProvider } from 'kysely/migration';
 import type { Config } from '../config.ts';
-import { AppError } from '../infra/errors.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
-import { scopeToTenant } from '../tenancy/clinic.ts';
-import type { TenantDb } from '../tenancy/tenant-database.ts';
-import type { TenantSummary } from '../tenancy/tenants.ts';
+import type { Clinic } from '../tenancy/clinic.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -21,30 +18,15 @@ export interface CliContext {
   io: CliIo;
   config: Config;
   runtime(): Promise<Runtime>;
-  tenantMigrations?: MigrationProvider;
 }
 
 /**
- * A clinic and the handle scoped to its schema, for commands that work inside one clinic.
- * `active`: only an active clinic (e.g. managing users); `present`: anything not deleted.
+ * A clinic opened for an operator (tenancy/clinic.ts): anything not deleted, or only an active one
+ * when `needsActive` says why that is needed.
  */
-export async function clinicScope(
-  context: CliContext,
-  slug: string,
-  needs: 'active' | 'present' = 'present',
-  why = 'this needs an active clinic',
-): Promise<{ tenant: TenantSummary; db: TenantDb; schemaName: string }> {
+export async function clinicScope(context: CliContext, slug: string, needsActive?: string): Promise<Clinic> {
   const runtime = await context.runtime();
-  const tenant = await runtime.tenants.find(slug);
-  if (tenant.status === 'deleted') throw new AppError(404, 'no_clinic', `clinic "${tenant.slug}" is deleted`);
-  if (needs === 'active' && tenant.status !== 'active') {
-    throw new AppError(409, 'tenant_not_active', `clinic "${tenant.slug}" is ${tenant.status}; ${why}`);
-  }
-  const region = runtime.databases.regions.get(tenant.regionId);
-  if (!region) {
-    throw new AppError(503, 'region_unavailable', `clinic "${tenant.slug}" is in region "${tenant.regionId}", which this configuration has no database for`);
-  }
-  return { tenant, db: scopeToTenant(region, tenant.schemaName), schemaName: tenant.schemaName };
+  return runtime.clinics.open(slug, { for: 'operator', ...(needsActive === undefined ? {} : { needsActive }) });
 }
 
 export function createCliContext(io: CliIo, config: Config, tenantMigrations?: MigrationProvider) {
@@ -53,7 +35,6 @@ export function createCliContext(io: CliIo, config: Config, tenantMigrations?: M
   const context: CliContext & { close(): Promise<void> } = {
     io,
     config,
-    ...(tenantMigrations ? { tenantMigrations } : {}),
     runtime() {
       runtime ??= createRuntime({
         config,

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import type { MigrationProvider } from 'kysely/migration';
 import { ConfigError, loadConfig } from '../config.ts';
-import { isAppError } from '../infra/errors.ts';
+import { httpErrors, isAppError } from '../infra/errors.ts';
 import { createCliContext, type CliIo } from './context.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerTenantCommands } from './tenants.ts';
@@ -50,7 +50,7 @@ export async function runCli(argv: string[], io: CliIo, options: RunCliOptions =
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2; // help / usage
     if (isAppError(error)) {
       io.err(`sidechart: ${error.message}`);
-      return 1;
+      return error.code === httpErrors.usage.code ? 2 : 1;
     }
     io.err(`sidechart: failed: ${error instanceof Error ? error.message : String(error)}`);
     return 1;

@@ -3,9 +3,8 @@
 // only tenants still behind (or failed) are touched.
 import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { migrateTenants, tenantMigrations, type TenantMigrationResult } from '../tenancy/migrations.ts';
-import { notifyTenantChanged } from '../tenancy/directory.ts';
-import { AppError } from '../infra/errors.ts';
+import type { TenantMigrationResult } from '../tenancy/migrations.ts';
+import { cliErrors } from './errors.ts';
 import type { CliContext } from './context.ts';
 
 function concurrency(value: string): number {
@@ -23,12 +22,8 @@ export function registerMigrateCommand(program: Command, context: CliContext): v
       const runtime = await context.runtime(); // migrates the control plane on open
       const { io } = context;
       let bar: cliProgress.SingleBar | null = null;
-      const { latest, results } = await migrateTenants({
-        control: runtime.databases.control,
-        regions: runtime.databases.regions,
-        provider: context.tenantMigrations ?? tenantMigrations(),
+      const { latest, results } = await runtime.tenants.migrateBehind({
         concurrency: opts.concurrency,
-        notifyChange: (slug) => notifyTenantChanged(runtime.databases.controlPool, slug),
         onStart: (total) => {
           if (io.interactive && !opts.json && total > 0) {
             bar = new cliProgress.SingleBar({ format: 'tenants [{bar}] {value}/{total} {slug}', stream: process.stderr }, cliProgress.Presets.shades_classic);
@@ -53,6 +48,6 @@ export function registerMigrateCommand(program: Command, context: CliContext): v
             : `migrated ${summary.migrated} clinic(s) to ${latest}, ${failed.length} failed${failed.length ? ' (run again to retry them)' : ''}`,
         );
       }
-      if (failed.length > 0) throw new AppError(1, 'migration_failed', `${failed.length} clinic(s) failed to migrate`);
+      if (failed.length > 0) throw cliErrors.migrationFailed(failed.length);
     });
 }

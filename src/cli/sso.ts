@@ -3,11 +3,8 @@
 // from standard input, sealed, and never printed.
 import type { Command } from 'commander';
 import type { Config } from '../config.ts';
-import { createSecretBox, parseKeyring } from '../infra/crypto.ts';
-import { resolveSecrets } from '../infra/secrets.ts';
-import { AppError } from '../infra/errors.ts';
+import { cliErrors } from './errors.ts';
 import { tenantUrl } from '../infra/urls.ts';
-import { createOidcClients } from '../auth/sso/clinic/clients.ts';
 import { oidcRedirectUri } from '../auth/sso/clinic/clinic-host-routes.ts';
 import { platformCallbackUri } from '../auth/sso/platform/auth-host-routes.ts';
 import type { AuthSettings } from '../auth/settings.ts';
@@ -80,13 +77,13 @@ export function registerSsoCommands(program: Command, context: CliContext): void
     }) => {
       const change: SsoSettingsChange = {};
       const settingOidc = opts.issuer !== undefined || opts.clientId !== undefined || opts.clientSecretStdin === true;
-      if (settingOidc && opts.removeOidc) throw new AppError(400, 'usage', '--remove-oidc cannot be combined with --issuer, --client-id or --client-secret-stdin');
+      if (settingOidc && opts.removeOidc) throw cliErrors.usage('--remove-oidc cannot be combined with --issuer, --client-id or --client-secret-stdin');
       if (settingOidc) {
         if (opts.issuer === undefined || opts.clientId === undefined || opts.clientSecretStdin !== true) {
-          throw new AppError(400, 'usage', 'setting the clinic\'s provider needs --issuer, --client-id and --client-secret-stdin together');
+          throw cliErrors.usage('setting the clinic\'s provider needs --issuer, --client-id and --client-secret-stdin together');
         }
         const clientSecret = (await context.io.readStdin()).replace(/\r?\n$/, '');
-        if (clientSecret.trim() === '') throw new AppError(400, 'usage', 'no client secret on standard input');
+        if (clientSecret.trim() === '') throw cliErrors.usage('no client secret on standard input');
         change.clinicOidc = { issuer: opts.issuer, clientId: opts.clientId, clientSecret };
       }
       if (opts.removeOidc) change.clinicOidc = null;
@@ -95,21 +92,22 @@ export function registerSsoCommands(program: Command, context: CliContext): void
       if (domains !== undefined) change.allowedEmailDomains = domains;
       const providers = list(opts.platformProviders);
       if (providers !== undefined) change.platformProviders = providers;
-      if (Object.keys(change).length === 0) throw new AppError(400, 'usage', 'nothing to change (see sidechart sso configure --help)');
+      if (Object.keys(change).length === 0) throw cliErrors.usage('nothing to change (see sidechart sso configure --help)');
 
       const { tenant, db } = await clinic(slug);
       const { config } = context;
+      const runtime = await context.runtime();
       if (opts.check && change.clinicOidc) {
-        const clients = createOidcClients({ ttlMs: 0, timeoutMs: config.oidc.httpTimeoutMs, allowHttpIssuers: config.oidc.allowHttpIssuers });
         try {
-          await clients.get(tenant.id, change.clinicOidc);
+          // Discovered afresh: the clinic's cached configuration (if any) is for the old settings.
+          runtime.oidcClients.invalidate(tenant.id);
+          await runtime.oidcClients.get(tenant.id, change.clinicOidc);
         } catch (error) {
           const failure = classifyProviderError(error, change.clinicOidc.issuer, 'discovery');
-          throw new AppError(400, 'oidc_check_failed', `discovery failed, nothing saved: ${failure?.message ?? (error instanceof Error ? error.message : String(error))}`);
+          throw cliErrors.oidcCheckFailed(failure?.message ?? (error instanceof Error ? error.message : String(error)));
         }
       }
-      const box = createSecretBox(parseKeyring(resolveSecrets(config).encryptionKeys));
-      const settings = await updateSsoSettings(db, { config, box, schemaName: tenant.schemaName }, change);
+      const settings = await updateSsoSettings(db, { config, box: runtime.secrets.box, schemaName: tenant.schemaName }, change);
       report(context.io, opts.json, publicView(config, slug, settings), () =>
         [
           `updated ${describe(config, slug, settings)}`,

@@ -1,7 +1,6 @@
 // `sidechart tenants ...` and `sidechart regions ...`: the SRE's lifecycle commands.
 import type { Command } from 'commander';
 import { tenantUrl } from '../infra/urls.ts';
-import { listRegions, setRegionAccepting } from '../tenancy/regions.ts';
 import type { TenantSummary } from '../tenancy/tenants.ts';
 import { report, type CliContext } from './context.ts';
 
@@ -97,7 +96,7 @@ export function registerTenantCommands(program: Command, context: CliContext): v
     .description('list regions with their clinic counts')
     .action(async (opts: { json?: boolean }) => {
       const runtime = await context.runtime();
-      const list = await listRegions(runtime.databases.control, runtime.databases.regions);
+      const list = await runtime.regions.list();
       report(context.io, opts.json, list, () =>
         [
           'REGION'.padEnd(12) + 'NEW CLINICS'.padEnd(14) + 'CONFIGURED'.padEnd(12) + 'CLINICS',
@@ -111,7 +110,7 @@ export function registerTenantCommands(program: Command, context: CliContext): v
       .description(accepting ? 'place new clinics in this region again' : 'stop placing new clinics in this region')
       .action(async (id: string) => {
         const runtime = await context.runtime();
-        await setRegionAccepting(runtime.databases.control, id, accepting);
+        await runtime.regions.setAccepting(id, accepting);
         context.io.out(`region ${id}: new clinics ${accepting ? 'accepted' : 'no longer accepted'}`);
       });
   }

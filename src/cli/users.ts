@@ -1,18 +1,18 @@
 // `sidechart users ...`: a clinic's users, for the SRE or the clinic's first admin. Passwords only
 // ever come from standard input (never argv, which other users of the machine can read in ps).
 import { Option, type Command } from 'commander';
-import { createPasswordHasher, checkNewPassword } from '../auth/password/hasher.ts';
+import { checkNewPassword } from '../auth/password/hasher.ts';
 import type { Role } from '../auth/tables.ts';
 import {
   ROLES, createUser, destroyUserSessions, getUserByEmail, listUsers, setPasswordHash, setUserDisabled, type UserRow,
 } from '../auth/users.ts';
-import { AppError } from '../infra/errors.ts';
+import { cliErrors } from './errors.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
 import { clinicScope, report, type CliContext } from './context.ts';
 
 /** The clinic's scoped handle, only for an active clinic. */
 async function activeClinic(context: CliContext, slug: string): Promise<{ db: TenantDb; slug: string }> {
-  const { tenant, db } = await clinicScope(context, slug, 'active', 'users can only be managed on an active clinic');
+  const { tenant, db } = await clinicScope(context, slug, 'users can only be managed on an active clinic');
   return { db, slug: tenant.slug };
 }
 
@@ -20,7 +20,7 @@ async function activeClinic(context: CliContext, slug: string): Promise<{ db: Te
 async function passwordFromStdin(context: CliContext): Promise<string> {
   const password = (await context.io.readStdin()).replace(/\r?\n$/, '');
   const problem = checkNewPassword(password);
-  if (problem !== null) throw new AppError(400, 'invalid_password', `${problem} (read from standard input)`);
+  if (problem !== null) throw cliErrors.invalidPassword(problem);
   return password;
 }
 
@@ -38,7 +38,7 @@ function publicUser(user: UserRow) {
 
 export function registerUserCommands(program: Command, context: CliContext): void {
   const users = program.command('users').description("manage a clinic's users (sign-in accounts)");
-  const hasher = () => createPasswordHasher({ memoryKib: context.config.auth.passwordHashMemoryKib });
+  const hasher = async () => (await context.runtime()).passwords;
 
   users
     .command('create <tenant> <email>')
@@ -54,7 +54,7 @@ export function registerUserCommands(program: Command, context: CliContext): voi
         email,
         role: opts.role,
         ...(opts.name !== undefined ? { name: opts.name } : {}),
-        passwordHash: password === null ? null : await hasher().hash(password),
+        passwordHash: password === null ? null : await (await hasher()).hash(password),
       });
       report(context.io, opts.json, publicUser(user), () =>
         `created ${user.role} ${user.email} in clinic ${clinic.slug}${password === null ? ' (no password: SSO only until one is set with users set-password)' : ' with a password'}`,
@@ -100,7 +100,7 @@ export function registerUserCommands(program: Command, context: CliContext): voi
       const password = await passwordFromStdin(context);
       const clinic = await activeClinic(context, slug);
       const user = await getUserByEmail(clinic.db, email);
-      await setPasswordHash(clinic.db, user.id, await hasher().hash(password));
+      await setPasswordHash(clinic.db, user.id, await (await hasher()).hash(password));
       const ended = await destroyUserSessions(clinic.db, user.id);
       context.io.out(`password set for ${user.email} in clinic ${clinic.slug} (${ended} session(s) ended)`);
     });

@@ -7,21 +7,17 @@
 // The plain key exists only in memory, for the duration of a call; it is never logged, returned in
 // a summary, or put into an error message.
 import type { FastifyBaseLogger } from 'fastify';
-import { AppError } from '../infra/errors.ts';
+import type { AppError } from '../infra/errors.ts';
+import { connectionErrors } from './errors.ts';
 import type { SecretBox } from '../infra/crypto.ts';
-import type { TenantDb } from '../tenancy/tenant-database.ts';
+import type { ClinicScope } from '../tenancy/clinic.ts';
 import { apiBaseForShard, shardFromApiKey } from './shard.ts';
-import { isClinikoError, type ClinikoClient, type ClinikoError } from './client/client.ts';
+import type { ClinikoClient } from './client/client.ts';
+import { isClinikoError, type ClinikoError } from './client/errors.ts';
 
 /** Where a clinic's sealed key lives: part of the authenticated data, so it opens only there. */
 export function apiKeyAad(schemaName: string): string {
   return `tenant:${schemaName}:cliniko_api_key`;
-}
-
-/** The handle and identity of the clinic whose connection this is. */
-export interface ClinicScope {
-  db: TenantDb;
-  schemaName: string;
 }
 
 export interface ConnectionSummary {
@@ -66,7 +62,7 @@ export interface ConnectInput {
 export async function connectCliniko(clinic: ClinicScope, input: ConnectInput): Promise<ConnectionSummary> {
   const apiKey = input.apiKey.trim();
   const shard = shardFromApiKey(apiKey);
-  if (!shard.ok) throw new AppError(422, 'invalid_api_key', shard.reason);
+  if (!shard.ok) throw connectionErrors.invalidApiKey(shard.reason);
   const options = { deadlineMs: input.deadlineMs ?? VERIFY_DEADLINE_MS };
   let verified;
   try {
@@ -109,22 +105,21 @@ function verificationError(error: ClinikoError, shard: string, apiBase: string):
   const host = safeHost(apiBase, shard);
   switch (error.kind) {
     case 'unauthorized':
-      return new AppError(
-        422,
-        'cliniko_key_refused',
-        `Cliniko refused this API key at ${host} (shard ${shard}, from the key's suffix). Either the key is wrong or revoked, ` +
-          'or it belongs to another shard: Cliniko answers both the same way. Copy the whole key again, including its suffix.',
-      );
+      return connectionErrors.keyRefused(host, shard);
     case 'forbidden':
-      return new AppError(422, 'cliniko_key_forbidden', `${error.message} Sidechart needs to read the account settings and patients.`);
+      return connectionErrors.keyForbidden(error.message);
     case 'invalid_key':
-      return new AppError(422, 'invalid_api_key', error.message);
+      return connectionErrors.invalidApiKey(error.message);
     case 'rate_limited':
-      return new AppError(429, 'cliniko_rate_limited', error.message);
+      return connectionErrors.rateLimited(error.message);
     case 'not_found':
-      return new AppError(502, 'cliniko_unexpected', `Cliniko at ${host} did not recognise the request (HTTP 404). Check CLINIKO_API_BASE.`);
-    default:
-      return new AppError(502, `cliniko_${error.kind}`, `Could not verify the key with Cliniko at ${host}: ${error.message}`);
+      return connectionErrors.unexpected(host);
+    case 'timeout':
+      return connectionErrors.timeout(host, error.message);
+    case 'bad_response':
+      return connectionErrors.badResponse(host, error.message);
+    case 'unavailable':
+      return connectionErrors.unavailable(host, error.message);
   }
 }
 

@@ -3,16 +3,14 @@
 // on 127.0.0.1 (another site than the clinic's *.localhost host, so the button click is cross-site
 // as in real life), and connects the demo clinic to it. The app reaches the simulator only because
 // configuration says so (config.cliniko.apiBase points at it when CLINIKO_SIMULATOR is on).
-import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { createSecretBox, parseKeyring, type SecretBox } from '../infra/crypto.ts';
-import { resolveSecrets } from '../infra/secrets.ts';
+import type { SecretBox } from '../infra/crypto.ts';
 import type { Runtime } from '../runtime.ts';
 import { tenantUrl } from '../infra/urls.ts';
-import { scopeToTenant } from '../tenancy/clinic.ts';
+import type { ClinicScope } from '../tenancy/clinic.ts';
 import type { ClinikoClient } from '../cliniko/client/client.ts';
-import { clinikoStatus, connectCliniko, type ClinicScope, type ConnectionSummary } from '../cliniko/connection.ts';
-import { createClinikoSimulator, seedDemo, type ClinikoSimulator, type DemoAccount } from '../cliniko/simulator/app.ts';
+import { clinikoStatus, connectCliniko, type ConnectionSummary } from '../cliniko/connection.ts';
+import { createClinikoSimulator, seedDemo, type ClinikoSimulator, type DemoAccount } from '../cliniko/simulator/index.ts';
 
 export interface DevSimulator {
   simulator: ClinikoSimulator;
@@ -54,26 +52,15 @@ export async function connectDemoClinic(
  * `npm start` in development: the simulator on its port and, when there is a demo clinic, that
  * clinic connected to the simulator's demo account. The caller closes the result on shutdown.
  */
-export async function startDevCliniko(options: {
-  config: Config;
-  runtime: Runtime;
-  client: ClinikoClient;
-  demoSlug: string | null;
-  log: Pick<Logger, 'info'>;
-}): Promise<DevSimulator> {
-  const { config, runtime } = options;
-  const dev = await startDevSimulator(config, options.demoSlug ?? 'demo');
+export async function startDevCliniko(runtime: Pick<Runtime, 'config' | 'clinics' | 'cliniko' | 'secrets' | 'log'>, demoSlug: string | null): Promise<DevSimulator> {
+  const { config } = runtime;
+  const dev = await startDevSimulator(config, demoSlug ?? 'demo');
   try {
-    if (options.demoSlug !== null) {
-      const tenant = await runtime.tenants.find(options.demoSlug);
-      const region = runtime.databases.regions.get(tenant.regionId);
-      if (tenant.status === 'active' && region) {
-        const box = createSecretBox(parseKeyring(resolveSecrets(config).encryptionKeys));
-        const { created } = await connectDemoClinic(
-          { db: scopeToTenant(region, tenant.schemaName), schemaName: tenant.schemaName },
-          { client: options.client, box, apiKey: dev.demo.apiKey, apiBase: config.cliniko.apiBase },
-        );
-        if (created) options.log.info({ tenant: tenant.slug }, 'demo clinic connected to the Cliniko simulator');
+    if (demoSlug !== null) {
+      const clinic = await runtime.clinics.open(demoSlug, { for: 'operator', needsActive: 'only an active clinic is connected' }).catch(() => null);
+      if (clinic !== null) {
+        const { created } = await connectDemoClinic(clinic, { client: runtime.cliniko, box: runtime.secrets.box, apiKey: dev.demo.apiKey, apiBase: config.cliniko.apiBase });
+        if (created) runtime.log.info({ tenant: clinic.tenant.slug }, 'demo clinic connected to the Cliniko simulator');
       }
     }
   } catch (error) {

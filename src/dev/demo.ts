@@ -2,12 +2,11 @@
 // clinic and an admin who can sign in with a password shown once, at the first start. Only the hash
 // is stored; a lost password is reset with the CLI.
 import { randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.ts';
-import { AppError } from '../infra/errors.ts';
-import { createPasswordHasher } from '../auth/password/hasher.ts';
+import { isAppError } from '../infra/errors.ts';
+import { authErrors } from '../auth/errors.ts';
 import { createUser } from '../auth/users.ts';
-import { scopeToTenant } from '../tenancy/clinic.ts';
+import { tenancyErrors } from '../tenancy/errors.ts';
 
 export const DEMO_SLUG = 'demo';
 export const DEMO_ADMIN_EMAIL = 'admin@demo.localhost';
@@ -22,31 +21,40 @@ export interface DemoClinic {
   };
 }
 
-export async function ensureDemo(runtime: Runtime, log: Pick<Logger, 'info'>): Promise<DemoClinic> {
+function hasCode(error: unknown, code: string): boolean {
+  return isAppError(error) && error.code === code;
+}
+
+export async function ensureDemo(runtime: Pick<Runtime, 'tenants' | 'clinics' | 'passwords' | 'log'>): Promise<DemoClinic> {
   try {
     await runtime.tenants.create({ slug: DEMO_SLUG, displayName: 'Demo Physio' });
-    log.info({ tenant: DEMO_SLUG }, 'demo clinic created');
+    runtime.log.info({ tenant: DEMO_SLUG }, 'demo clinic created');
   } catch (error) {
-    if (!(error instanceof AppError && error.code === 'tenant_exists')) throw error;
+    if (!hasCode(error, tenancyErrors.tenantExists.code)) throw error;
   }
   const resetCommand = `npx sidechart users set-password ${DEMO_SLUG} ${DEMO_ADMIN_EMAIL} --password-stdin`;
-  const tenant = await runtime.tenants.find(DEMO_SLUG);
-  const region = runtime.databases.regions.get(tenant.regionId);
-  if (tenant.status !== 'active' || !region) return { slug: DEMO_SLUG, admin: { email: DEMO_ADMIN_EMAIL, password: null, resetCommand } };
+  const noPassword: DemoClinic = { slug: DEMO_SLUG, admin: { email: DEMO_ADMIN_EMAIL, password: null, resetCommand } };
+  let clinic;
+  try {
+    clinic = await runtime.clinics.open(DEMO_SLUG, { for: 'operator', needsActive: 'the demo admin is created on an active clinic' });
+  } catch (error) {
+    // Suspended by someone, or its region is not configured: serve what there is, as before.
+    if (isAppError(error)) return noPassword;
+    throw error;
+  }
 
   const password = randomBytes(12).toString('base64url');
-  const hasher = createPasswordHasher({ memoryKib: runtime.config.auth.passwordHashMemoryKib });
   try {
-    await createUser(scopeToTenant(region, tenant.schemaName), {
+    await createUser(clinic.db, {
       email: DEMO_ADMIN_EMAIL,
       name: 'Demo Admin',
       role: 'admin',
-      passwordHash: await hasher.hash(password),
+      passwordHash: await runtime.passwords.hash(password),
     });
-    log.info({ tenant: DEMO_SLUG }, 'demo admin created');
+    runtime.log.info({ tenant: DEMO_SLUG }, 'demo admin created');
     return { slug: DEMO_SLUG, admin: { email: DEMO_ADMIN_EMAIL, password, resetCommand } };
   } catch (error) {
-    if (!(error instanceof AppError && error.code === 'user_exists')) throw error;
-    return { slug: DEMO_SLUG, admin: { email: DEMO_ADMIN_EMAIL, password: null, resetCommand } };
+    if (!hasCode(error, authErrors.userExists.code)) throw error;
+    return noPassword;
   }
 }

@@ -1,5 +1,6 @@
 // Liveness and readiness, answered on any host (load balancers probe by IP).
 import type { FastifyInstance } from 'fastify';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Databases } from './db.ts';
 import { ping } from './db.ts';
 
@@ -8,13 +9,21 @@ export interface HealthOptions {
   timeoutMs?: number;
 }
 
-export async function healthRoutes(app: FastifyInstance, options: HealthOptions): Promise<void> {
-  app.get('/healthz', { config: { anyHost: true } }, async (_request, reply) => {
+const Live = Type.Object({ status: Type.Literal('ok') });
+const Ready = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
+  databases: Type.Array(Type.Object({ region: Type.String(), ok: Type.Boolean() })),
+});
+
+export async function healthRoutes(fastify: FastifyInstance, options: HealthOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.get('/healthz', { config: { anyHost: true }, schema: { response: { 200: Live } } }, async (_request, reply) => {
     reply.header('cache-control', 'no-store');
-    return { status: 'ok' };
+    return { status: 'ok' as const };
   });
 
-  app.get('/readyz', { config: { anyHost: true } }, async (_request, reply) => {
+  app.get('/readyz', { config: { anyHost: true }, schema: { response: { 200: Ready, 503: Ready } } }, async (_request, reply) => {
     const timeoutMs = options.timeoutMs ?? 2000;
     const checks = await Promise.all(
       [...options.databases.regions.values()].map(async (region) => ({ region: region.id, ok: await ping(region.pool, timeoutMs) })),

@@ -1,7 +1,8 @@
-// The one error story for HTTP: AppErrors and client errors (4xx) are shown as written, as a short
-// page or JSON; everything else is logged with the request id and answered with a masked 500.
+// The one error handler. Routes and hooks throw; nothing else formats problems. AppErrors and
+// client errors (4xx) are shown as written, as a short page or JSON (content negotiation on
+// Accept); everything else is logged with the request id and answered with a masked 500.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isAppError } from './errors.ts';
+import { AppError, describeErrorChain, httpErrors, isAppError } from './errors.ts';
 import { sendPage, wantsJson } from './html.ts';
 
 const TITLES: Record<number, string> = {
@@ -21,18 +22,30 @@ const TITLES: Record<number, string> = {
   504: 'Timed out',
 };
 
-export interface Problem {
-  statusCode: number;
-  code: string;
-  message: string;
-  headers?: Record<string, string>;
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Where an error page of this request offers to go back to (e.g. the clinic's sign-in page). */
+    backLink: { href: string; label: string } | null;
+  }
 }
 
-/** Answers with a problem as an HTML page or JSON, following the Accept header. */
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): FastifyReply {
-  for (const [name, value] of Object.entries(problem.headers ?? {})) reply.header(name, value);
+/** Anything thrown, as the error we answer with. Library 4xx pass through; the rest is masked. */
+export function toAppError(error: unknown): AppError {
+  if (isAppError(error)) return error;
+  const fastifyError = error as Partial<FastifyError>;
+  if (fastifyError.validation) return httpErrors.invalidRequest(fastifyError.message ?? 'bad input');
+  const status = typeof fastifyError.statusCode === 'number' ? fastifyError.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    // Fastify's own client errors (body too large, bad content type...): their words are safe.
+    return new AppError(status, fastifyError.code?.toLowerCase() ?? 'bad_request', fastifyError.message ?? 'Bad request');
+  }
+  return httpErrors.internal();
+}
+
+function send(request: FastifyRequest, reply: FastifyReply, problem: AppError): FastifyReply {
+  for (const [name, value] of Object.entries(problem.headers)) reply.header(name, value);
   reply.header('cache-control', 'no-store');
-  const title = TITLES[problem.statusCode] ?? (problem.statusCode >= 500 ? TITLES[500]! : TITLES[400]!);
+  const title = problem.title ?? TITLES[problem.statusCode] ?? (problem.statusCode >= 500 ? TITLES[500]! : TITLES[400]!);
   if (wantsJson(request)) {
     return reply.code(problem.statusCode).send({ error: problem.code, message: problem.message, requestId: request.id });
   }
@@ -40,7 +53,13 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
     return sendPage(
       reply,
       'infra/views/message',
-      { title, message: problem.message, requestId: problem.statusCode >= 500 ? request.id : null, clinicName: request.tenant?.displayName ?? null },
+      {
+        title,
+        message: problem.message,
+        backLink: request.backLink,
+        requestId: problem.statusCode >= 500 ? request.id : null,
+        clinicName: request.tenant?.displayName ?? null,
+      },
       problem.statusCode,
     );
   } catch (error) {
@@ -50,29 +69,20 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
   }
 }
 
-export function toProblem(error: unknown): Problem {
-  if (isAppError(error)) {
-    return { statusCode: error.statusCode, code: error.code, message: error.message, headers: error.headers };
-  }
-  const fastifyError = error as Partial<FastifyError>;
-  const status = typeof fastifyError.statusCode === 'number' ? fastifyError.statusCode : 500;
-  if (fastifyError.validation) {
-    return { statusCode: 400, code: 'invalid_request', message: `The request is not valid: ${fastifyError.message ?? 'bad input'}` };
-  }
-  if (status >= 400 && status < 500) {
-    return { statusCode: status, code: fastifyError.code?.toLowerCase() ?? 'bad_request', message: fastifyError.message ?? 'Bad request' };
-  }
-  return { statusCode: status >= 500 && status < 600 ? status : 500, code: 'internal_error', message: 'Something went wrong on our side. It has been logged; please try again.' };
-}
-
 export function registerErrorHandling(app: FastifyInstance): void {
+  app.decorateRequest('backLink', null);
   app.setErrorHandler((error, request, reply) => {
-    const problem = toProblem(error);
-    if (problem.statusCode >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: problem.code, statusCode: problem.statusCode }, 'request refused');
-    return sendProblem(request, reply, problem);
+    const problem = toAppError(error);
+    if (!isAppError(error) && problem.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    else {
+      // Our own errors: the code, and for mapped library failures their cause as short lines only.
+      const details = { code: problem.code, statusCode: problem.statusCode, ...(problem.cause === undefined ? {} : { cause: describeErrorChain(problem.cause) }) };
+      if (problem.statusCode >= 500) request.log.warn(details, 'request failed: upstream or dependency');
+      else request.log.info(details, 'request refused');
+    }
+    return send(request, reply, problem);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, { statusCode: 404, code: 'not_found', message: 'There is no page at this address.' }),
-  );
+  app.setNotFoundHandler(() => {
+    throw httpErrors.notFound();
+  });
 }

@@ -1,6 +1,9 @@
-// Sign-in URLs carry one-time secrets in their query: authorization codes, state, hand-off tokens,
-// attempt references. Request logs keep the path and every other parameter, but not those values
-// (security.md: logs never contain tokens).
+// Logging for the whole app (pino through Fastify): the level, credentials redacted, and request
+// URLs without their one-time secrets. Sign-in URLs carry authorization codes, state, hand-off
+// tokens and attempt references in their query: request logs keep the path and every other
+// parameter, but not those values (security.md: logs never contain tokens).
+import type { FastifyServerOptions } from 'fastify';
+
 const SECRET_PARAMS = new Set(['code', 'state', 'token', 'attempt', 'nonce', 'id_token', 'access_token', 'refresh_token', 'session_state']);
 
 export function redactUrl(url: string | undefined): string | undefined {
@@ -36,5 +39,17 @@ export function requestLogSerializer(req: LoggedRequest) {
     host: req.host,
     remoteAddress: req.ip,
     remotePort: req.socket ? req.socket.remotePort : undefined,
+  };
+}
+
+export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    // Never log credentials: cookies carry session IDs, Authorization carries keys.
+    redact: {
+      paths: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]', '*.password', '*.apiKey', '*.token'],
+      censor: '[redacted]',
+    },
+    serializers: { req: requestLogSerializer },
   };
 }

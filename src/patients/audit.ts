@@ -9,6 +9,7 @@
 // Every caller still waits for the commit that holds its own event, so nothing is sent unaudited.
 import type { FastifyRequest } from 'fastify';
 import type { Insertable, Selectable } from 'kysely';
+import type { ClinicScope } from '../tenancy/clinic.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
 import type { AuditAction, AuditEventsTable } from './tables.ts';
 
@@ -74,11 +75,6 @@ export async function recordAudit(db: TenantDb, entry: AuditEntry): Promise<void
   await db.insertInto('audit_events').values(toRow(entry)).execute();
 }
 
-export interface AuditScope {
-  db: TenantDb;
-  schemaName: string;
-}
-
 interface PendingEvent {
   row: Insertable<AuditEventsTable>;
   resolve: () => void;
@@ -122,7 +118,7 @@ export function createAuditWriter() {
 
   return {
     /** Resolves once the event is committed; rejects if it could not be. */
-    record(scope: AuditScope, entry: AuditEntry): Promise<void> {
+    record(scope: ClinicScope, entry: AuditEntry): Promise<void> {
       return new Promise<void>((resolve, reject) => {
         const pending = { row: toRow(entry), resolve, reject };
         const running = queues.get(scope.schemaName);

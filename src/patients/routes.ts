@@ -10,18 +10,18 @@
 // POST /patients/:id/notes adds a Sidechart note (CSRF-checked by the auth plugin like every POST)
 // and writes the note and its audit event in one transaction.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
 import { sessionCookieSettings } from '../auth/session/plugin.ts';
 import { cookieBelongsTo } from '../auth/session/id.ts';
 import { requireUser } from '../auth/guards.ts';
-import { AppError } from '../infra/errors.ts';
 import { render, sendPage } from '../infra/html.ts';
-import { sendProblem } from '../infra/http.ts';
-import { requireTenant } from '../tenancy/plugin.ts';
+import { requireClinic, requireTenant } from '../tenancy/plugin.ts';
+import { patientErrors } from './errors.ts';
 import { recordAudit, requestOrigin, type AuditEntry, type AuditWriter } from './audit.ts';
 import { addNote, checkNoteText, listNotes, NOTE_MAX_CHARACTERS } from './notes.ts';
 import { parsePatientId } from './patient-id.ts';
-import { findPatient, type PatientLookup, type PatientSync, type SyncScope } from './sync.ts';
+import { findPatient, type PatientLookup, type PatientSync } from './sync.ts';
 import { displayZone, noteViews, patientPageModel, syncBanner, syncFailureText } from './view-model.ts';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 
@@ -31,16 +31,19 @@ export interface PatientRoutesOptions {
   audit: AuditWriter;
 }
 
-interface NoteBody {
-  text?: string;
-  _csrf?: string;
-}
+const NoteParams = Type.Object({ id: Type.String({ maxLength: 40 }) });
+const NoteBody = Type.Object({
+  // Generous: the real limit (5000 characters after trimming) gets a clear page below.
+  text: Type.Optional(Type.String({ maxLength: 40_000 })),
+  _csrf: Type.Optional(Type.String({ maxLength: 512 })),
+});
 
 export function patientUrl(id: string): string {
   return `/patients?patient_id=${id}`;
 }
 
-export async function patientRoutes(app: FastifyInstance, options: PatientRoutesOptions): Promise<void> {
+export async function patientRoutes(fastify: FastifyInstance, options: PatientRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { config, sync, audit } = options;
   const sessionCookie = sessionCookieSettings(config).name;
 
@@ -52,15 +55,10 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
     return value !== undefined && !cookieBelongsTo(value, request.tenant);
   }
 
-  /** The clinic of this request, for the sync and the audit trail. */
-  function scopeOf(request: FastifyRequest): SyncScope {
-    return { db: request.tenantDb!, schemaName: request.tenant!.schemaName, log: request.log };
-  }
-
   /** Records a refused attempt; a failure is logged but does not change the refusal. */
   async function auditDenied(request: FastifyRequest, entry: Omit<AuditEntry, 'action' | 'origin' | 'userId'>): Promise<void> {
     try {
-      await audit.record(scopeOf(request), { ...entry, action: 'denied', userId: request.user?.id ?? null, origin: requestOrigin(request) });
+      await audit.record(requireClinic(request), { ...entry, action: 'denied', userId: request.user?.id ?? null, origin: requestOrigin(request) });
     } catch (error) {
       request.log.error({ err: error, event: 'audit_write_failed' }, 'could not record a refused patient access');
     }
@@ -70,19 +68,17 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
     '/patients',
     {
       preHandler: requireTenant,
-      // patient_id is deliberately not declared: the validator would coerce it (arrays, numbers),
-      // and parsePatientId must see exactly what was sent.
-      schema: { querystring: { type: 'object' } },
+      // patient_id is deliberately not declared: the validator would coerce it (arrays, numbers)
+      // or refuse it with a 400 before anything is audited, and a bad ID must be audited first.
+      // parsePatientId (patient-id.ts) sees exactly what was sent and says what is wrong with it.
+      schema: { querystring: Type.Object({}) },
     },
     async (request, reply) => {
+      const clinic = requireClinic(request);
       const parsed = parsePatientId(request.query);
       if (!parsed.ok) {
         await auditDenied(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
-        return sendProblem(request, reply, {
-          statusCode: 400,
-          code: 'invalid_patient_id',
-          message: `This link does not name a Cliniko patient (${parsed.reason}). Open the patient from Cliniko again.`,
-        });
+        throw patientErrors.invalidPatientLink(parsed.reason);
       }
       const patientId = parsed.id;
       if (!request.user) {
@@ -91,10 +87,10 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
         return requireUser(request, reply);
       }
 
-      const lookup = await sync.lookup(scopeOf(request), patientId);
+      const lookup = await sync.lookup(clinic, patientId, request.log);
       const page = await renderLookup(request, reply, lookup, patientId);
       try {
-        await audit.record(scopeOf(request), {
+        await audit.record(clinic, {
           action: 'view',
           outcome: page.outcome,
           detail: page.detail,
@@ -104,12 +100,7 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
         });
       } catch (error) {
         request.log.error({ err: error, event: 'audit_write_failed' }, 'could not record a patient view: page withheld');
-        return sendProblem(request, reply, {
-          statusCode: 503,
-          code: 'audit_unavailable',
-          message: 'Sidechart could not record this access in the audit trail, so the patient is not shown. Try again in a moment.',
-          headers: { 'retry-after': '5' },
-        });
+        throw patientErrors.auditUnavailable();
       }
       return reply
         .code(page.statusCode)
@@ -119,34 +110,21 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
     },
   );
 
-  app.post<{ Params: { id: string }; Body: NoteBody }>(
+  app.post(
     '/patients/:id/notes',
-    {
-      preHandler: requireTenant,
-      schema: {
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 40 } } },
-        body: {
-          type: 'object',
-          properties: {
-            // Generous: the real limit (5000 characters after trimming) gets a clear page below.
-            text: { type: 'string', maxLength: 40_000 },
-            _csrf: { type: 'string', maxLength: 512 },
-          },
-        },
-      },
-    },
+    { preHandler: requireTenant, schema: { params: NoteParams, body: NoteBody } },
     async (request, reply) => {
-      const db = request.tenantDb!;
+      const clinic = requireClinic(request);
       const parsed = parsePatientId({ patient_id: request.params.id });
       if (!parsed.ok) {
         await auditDenied(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
-        throw new AppError(400, 'invalid_patient_id', `This is not a Cliniko patient ID (${parsed.reason}).`);
+        throw patientErrors.invalidPatientId(parsed.reason);
       }
       const patientId = parsed.id;
       const user = request.user;
       if (!user) {
         await auditDenied(request, { outcome: hasOtherClinicSession(request) ? 'other_clinic_session' : 'anonymous', patientId, detail: 'add note' });
-        throw new AppError(401, 'sign_in_required', 'You are not signed in (or your session has ended). Sign in, open the patient again and add the note.');
+        throw patientErrors.signInToAddNote();
       }
       const text = checkNoteText(request.body?.text);
       if (!text.ok) {
@@ -156,7 +134,7 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
           'patients/views/note-error',
           {
             title: 'Note not saved',
-            clinicName: request.tenant!.displayName,
+            clinicName: clinic.tenant.displayName,
             reason: text.reason,
             draft: typeof request.body?.text === 'string' ? request.body.text : '',
             backHref: patientUrl(patientId),
@@ -164,10 +142,8 @@ export async function patientRoutes(app: FastifyInstance, options: PatientRoutes
           422,
         );
       }
-      if (!(await findPatient(scopeOf(request), patientId))) {
-        throw new AppError(404, 'patient_not_held', 'Sidechart holds no record of this patient. Open the patient from Cliniko first, then add the note.');
-      }
-      await db.transaction().execute(async (trx) => {
+      if (!(await findPatient(clinic, patientId))) throw patientErrors.patientNotHeld();
+      await clinic.db.transaction().execute(async (trx) => {
         const note = await addNote(trx, { patientId, authorUserId: user.id, authorName: user.name, text: text.text });
         await recordAudit(trx, {
           action: 'note_added',
@@ -194,7 +170,7 @@ interface RenderedPage {
 }
 
 async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup: PatientLookup, patientId: string): Promise<RenderedPage> {
-  const tenant = request.tenant!;
+  const { tenant } = requireClinic(request);
   const base = { clinicName: tenant.displayName, patientId };
   switch (lookup.kind) {
     case 'not_found':
@@ -231,7 +207,7 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
       const patient = patientPageModel(lookup.patient, now);
       const shownIds = [lookup.patient.cliniko_id, ...lookup.mergedFrom.map((m) => m.cliniko_id)];
       // Read with the record on the common path; after a fetch or across a merge, read them now.
-      const notes = lookup.mergedFrom.length === 0 && lookup.patient.notes ? lookup.patient.notes : await listNotes(request.tenantDb!, shownIds);
+      const notes = lookup.mergedFrom.length === 0 && lookup.patient.notes ? lookup.patient.notes : await listNotes(requireClinic(request).db, shownIds);
       const zone = displayZone(lookup.patient.data as ClinikoPatient);
       const lastFailure =
         lookup.sync.state !== 'refresh_failed' && lookup.patient.sync_error !== null && lookup.sync.state !== 'fetched'

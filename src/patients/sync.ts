@@ -26,8 +26,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import type { SecretBox } from '../infra/crypto.ts';
-import { isClinikoError, type ClinikoClient, type ClinikoErrorKind } from '../cliniko/client/client.ts';
-import { loadClinikoCredentials, type ClinicScope } from '../cliniko/connection.ts';
+import type { ClinikoClient } from '../cliniko/client/client.ts';
+import { isClinikoError, type ClinikoErrorKind } from '../cliniko/client/errors.ts';
+import { loadClinikoCredentials } from '../cliniko/connection.ts';
+import type { ClinicScope } from '../tenancy/clinic.ts';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 import { parsePatientId } from './patient-id.ts';
 import { notesFromJson, notesOfPatientJson, type NoteRow } from './notes.ts';
@@ -75,10 +77,8 @@ export interface PatientSyncDeps {
   now?: () => number;
 }
 
-/** A clinic plus the logger of the request working for it (background work logs there too). */
-export interface SyncScope extends ClinicScope {
-  log: FastifyBaseLogger;
-}
+/** The clinic worked for, with the logger of the request it works for (background work logs there too). */
+type Work = ClinicScope & { log: FastifyBaseLogger };
 
 type RefreshOutcome = { ok: true; row: PatientRow } | { ok: false; kind: SyncFailureKind };
 
@@ -109,7 +109,7 @@ export function createPatientSync(deps: PatientSyncDeps) {
   }
 
   /** Fetches the patient with the clinic's key and stores it; never rejects. */
-  function refresh(scope: SyncScope, apiKey: string, id: string): Promise<RefreshOutcome> {
+  function refresh(scope: Work, apiKey: string, id: string): Promise<RefreshOutcome> {
     const key = `${scope.schemaName}/${id}`;
     const running = inflight.get(key) ?? justFetched.get(key)?.outcome;
     if (running) return running;
@@ -154,7 +154,7 @@ export function createPatientSync(deps: PatientSyncDeps) {
   type Step = ({ kind: 'found' } & FoundPatient) | Exclude<PatientLookup, { kind: 'found' }>;
 
   /** One record: held, fetched or refreshed, according to the policy above. */
-  async function obtain(scope: SyncScope, id: string, budgetMs: number): Promise<Step> {
+  async function obtain(scope: Work, id: string, budgetMs: number): Promise<Step> {
     const held = await findPatient(scope, id);
     if (held && isFresh(held)) return { kind: 'found', patient: held, sync: { state: 'fresh' } };
     if (held && failedRecently(held)) {
@@ -188,7 +188,8 @@ export function createPatientSync(deps: PatientSyncDeps) {
      * The patient to show for this Cliniko ID, following merges to the surviving record. The
      * whole lookup, merges included, stays within the fetch budget.
      */
-    async lookup(scope: SyncScope, patientId: string): Promise<PatientLookup> {
+    async lookup(clinic: ClinicScope, patientId: string, log: FastifyBaseLogger): Promise<PatientLookup> {
+      const scope: Work = { db: clinic.db, schemaName: clinic.schemaName, log };
       const started = now();
       const followed: FoundPatient[] = [];
       let id = patientId;

@@ -82,3 +82,7 @@ export interface PatientTables {
   audit_events: AuditEventsTable;
   cliniko_connection: ClinikoConnectionTable;
 }
+
+declare module '../tenancy/tenant-database.ts' {
+  interface TenantDatabase extends PatientTables {}
+}

@@ -5,6 +5,7 @@
 // patient's time zone (Cliniko's `time_zone`, when it is an IANA zone such as Australia/Melbourne),
 // else in UTC: near midnight the clinic's "today" and UTC's differ, and a birthday should arrive
 // on the clinic's day. Times (last synced, merged, notes) are shown in that same zone, named.
+import { LRUCache } from 'lru-cache';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 import type { NoteRow } from './notes.ts';
 import type { PatientRow, SyncFailureKind, SyncState } from './sync.ts';
@@ -42,10 +43,16 @@ export function ageOn(birth: CalendarDate, today: CalendarDate): number | null {
   return years < 0 ? null : years;
 }
 
-// Building an Intl.DateTimeFormat costs far more than using one: one per zone, kept. The zones
-// come from Cliniko records, so the cache only holds zones Intl accepted, and only so many.
-const formatters = new Map<string, { date: Intl.DateTimeFormat; instant: Intl.DateTimeFormat }>();
-const MAX_CACHED_ZONES = 500;
+// Building an Intl.DateTimeFormat costs far more than using one: one pair per zone, kept in a
+// bounded LRU. The zones come from Cliniko records, so the cache only holds zones Intl accepted
+// (a refused zone throws before it is stored), and at most MAX_CACHED_ZONES of them.
+export const MAX_CACHED_ZONES = 500;
+const formatters = new LRUCache<string, { date: Intl.DateTimeFormat; instant: Intl.DateTimeFormat }>({ max: MAX_CACHED_ZONES });
+
+/** How many zones have formatters cached (tests). */
+export function cachedZoneCount(): number {
+  return formatters.size;
+}
 
 function formattersFor(timeZone: string): { date: Intl.DateTimeFormat; instant: Intl.DateTimeFormat } {
   let cached = formatters.get(timeZone);
@@ -54,7 +61,6 @@ function formattersFor(timeZone: string): { date: Intl.DateTimeFormat; instant: 
       date: new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }),
       instant: new Intl.DateTimeFormat('en-GB', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
     };
-    if (formatters.size >= MAX_CACHED_ZONES) formatters.clear();
     formatters.set(timeZone, cached);
   }
   return cached;

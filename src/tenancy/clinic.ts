@@ -1,9 +1,17 @@
-// The only way to obtain a handle on tenant tables: every query built through it is qualified with
-// the tenant's schema by Kysely's WithSchemaPlugin. No session-level search_path is ever set, so a
-// pooled connection carries nothing from one tenant to the next. A raw `sql` query that forgets the
-// schema resolves against `public`, which holds no tenant tables, and fails loudly.
+// The one way to open a clinic. Given a slug (or, for the session store, a region and schema named
+// by a session ID), it checks the clinic's status and region and returns the clinic with a handle
+// scoped to its schema: a `Clinic`. The request hook, the CLI, the platform sign-in hand-off, the
+// demo and the simulator wiring all come through here; nothing outside tenancy touches a region's
+// pool or unscoped Kysely instance.
+//
+// A scoped handle qualifies every table of every built query with the clinic's schema (Kysely's
+// WithSchemaPlugin). No session-level search_path is ever set, so a pooled connection carries
+// nothing from one clinic to the next; a raw `sql` query that forgets the schema resolves against
+// `public`, which holds no tenant tables, and fails loudly.
 import type { Kysely } from 'kysely';
 import type { Region } from '../infra/db.ts';
+import type { TenantDirectory, TenantRecord } from './directory.ts';
+import { tenancyErrors } from './errors.ts';
 import type { TenantDb, TenantDatabase } from './tenant-database.ts';
 
 const SCHEMA_NAME = /^t_[0-9]{1,19}$/;
@@ -12,7 +20,73 @@ export function isTenantSchemaName(name: string): boolean {
   return SCHEMA_NAME.test(name);
 }
 
+/** A clinic's scoped handle and the schema it is scoped to (the schema names sealed secrets). */
+export interface ClinicScope {
+  db: TenantDb;
+  schemaName: string;
+}
+
+/** An opened clinic: its directory record and its scope. */
+export interface Clinic extends ClinicScope {
+  tenant: TenantRecord;
+}
+
 export function scopeToTenant(region: Region, schemaName: string): TenantDb {
   if (!isTenantSchemaName(schemaName)) throw new Error(`refusing to scope to non-tenant schema "${schemaName}"`);
   return (region.db as Kysely<TenantDatabase>).withSchema(schemaName);
 }
+
+export type OpenPurpose =
+  /** Serving a visitor: only an active clinic; each other status has its own page. */
+  | { for: 'visitor' }
+  /** An operator or background job: anything not deleted, or `active` with the reason it is needed. */
+  | { for: 'operator'; needsActive?: string };
+
+export function createClinics(deps: { directory: TenantDirectory; regions: ReadonlyMap<string, Region> }) {
+  function check(slug: string, tenant: TenantRecord | null, purpose: OpenPurpose): TenantRecord {
+    if (purpose.for === 'visitor') {
+      if (tenant === null || tenant.status === 'deleted') throw tenancyErrors.noClinic();
+      if (tenant.status === 'suspended') throw tenancyErrors.clinicSuspended(tenant.displayName);
+      if (tenant.status === 'provisioning') throw tenancyErrors.clinicProvisioning();
+      return tenant;
+    }
+    if (tenant === null) throw tenancyErrors.tenantNotFound(slug);
+    if (tenant.status === 'deleted') throw tenancyErrors.clinicDeleted(tenant.slug);
+    if (purpose.needsActive !== undefined && tenant.status !== 'active') throw tenancyErrors.clinicNotActive(tenant.slug, tenant.status, purpose.needsActive);
+    return tenant;
+  }
+
+  function scopeOf(tenant: TenantRecord, purpose: OpenPurpose): Clinic {
+    const region = deps.regions.get(tenant.regionId);
+    if (!region) throw purpose.for === 'visitor' ? tenancyErrors.regionUnavailable() : tenancyErrors.regionNotConfigured(tenant.slug, tenant.regionId);
+    return { tenant, db: scopeToTenant(region, tenant.schemaName), schemaName: tenant.schemaName };
+  }
+
+  return {
+    /**
+     * The clinic at this slug, checked for the purpose; throws the coded error that says why not.
+     * Visitors read the directory's cache; operators read the control plane afresh.
+     */
+    async open(slug: string, purpose: OpenPurpose): Promise<Clinic> {
+      let tenant: TenantRecord | null;
+      try {
+        tenant = purpose.for === 'visitor' ? await deps.directory.lookup(slug) : await deps.directory.load(slug);
+      } catch (error) {
+        throw Object.assign(tenancyErrors.directoryUnavailable(), { cause: error });
+      }
+      return scopeOf(check(slug, tenant, purpose), purpose);
+    },
+
+    /**
+     * The scope a session ID names (the session store gets no request). Null for a region this
+     * instance has no pool for or a malformed schema: such a session reads as "none".
+     */
+    scopeAt(location: { regionId: string; schemaName: string }): ClinicScope | null {
+      const region = deps.regions.get(location.regionId);
+      if (!region || !isTenantSchemaName(location.schemaName)) return null;
+      return { db: scopeToTenant(region, location.schemaName), schemaName: location.schemaName };
+    },
+  };
+}
+
+export type Clinics = ReturnType<typeof createClinics>;

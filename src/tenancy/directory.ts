@@ -1,9 +1,13 @@
 // The tenant directory: slug -> tenant record, as every request needs it. Look-ups are cached in
-// process for a short TTL (hits and misses alike) so the common path costs no database round trip;
-// concurrent misses for one slug share one query. Changes made by any process (CLI, admin pages,
-// another app instance) are announced with PostgreSQL NOTIFY on the control database and drop the
-// entry at once; the TTL bounds staleness if the LISTEN connection is down.
+// process (lru-cache: at most `max` entries, each for `ttlMs`; hits and misses alike) so the common
+// path costs no database round trip, and concurrent misses for one slug share one query (the
+// cache's fetchMethod). Unknown slugs are cached as misses too, so a flood of random subdomains
+// costs one query each at most once per TTL, and never more memory than `max` entries.
+// Changes made by any process (CLI, admin pages, another app instance) are announced with
+// PostgreSQL NOTIFY on the control database and drop the entry at once; the TTL bounds staleness if
+// the LISTEN connection is down.
 import { EventEmitter } from 'node:events';
+import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import type { ControlDb, TenantStatus } from '../infra/db.ts';
 
@@ -18,26 +22,27 @@ export interface TenantRecord {
   status: TenantStatus;
 }
 
+/** lru-cache holds no null values: a miss is cached as an entry without a tenant. */
 interface Entry {
-  value: TenantRecord | null;
-  expiresAt: number;
+  tenant: TenantRecord | null;
 }
 
 export interface TenantDirectoryOptions {
   control: ControlDb;
   ttlMs: number;
+  /** Most slugs held at once (hits and misses); the least recently used go first. */
+  max: number;
+  /** Clock for the TTL (tests). */
   now?: () => number;
 }
 
 export function createTenantDirectory(options: TenantDirectoryOptions) {
-  const now = options.now ?? Date.now;
-  const cache = new Map<string, Entry>();
-  const inflight = new Map<string, Promise<TenantRecord | null>>();
-  // Bumped on every invalidation so a query that started before it cannot refill the cache with
-  // what it read before the change.
-  let generation = 0;
   // Emits 'invalidated' (slug | undefined) after each invalidation: for tests and metrics.
   const events = new EventEmitter();
+  // Bumped on every invalidation. An invalidation aborts the fetches in flight (lru-cache drops
+  // what they read, so a query that started before a change cannot refill the cache with the old
+  // state); their callers then ask again.
+  let generation = 0;
 
   async function load(slug: string): Promise<TenantRecord | null> {
     const row = await options.control
@@ -56,23 +61,33 @@ export function createTenantDirectory(options: TenantDirectoryOptions) {
     };
   }
 
+  const cache = new LRUCache<string, Entry>({
+    max: options.max,
+    // TTL 0 turns caching off (lookup() then queries every time); lru-cache would read 0 as "forever".
+    ttl: Math.max(1, options.ttlMs),
+    ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
+    fetchMethod: async (slug) => ({ tenant: await load(slug) }),
+  });
+
   return {
     /** The tenant for a slug, or null if there is none. Rejects only if the database fails. */
     async lookup(slug: string): Promise<TenantRecord | null> {
-      const hit = cache.get(slug);
-      if (hit && hit.expiresAt > now()) return hit.value;
-      const pending = inflight.get(slug);
-      if (pending) return pending;
-      const startedAt = generation;
-      const query = load(slug)
-        .then((value) => {
-          if (startedAt === generation && options.ttlMs > 0) cache.set(slug, { value, expiresAt: now() + options.ttlMs });
-          return value;
-        })
-        .finally(() => inflight.delete(slug));
-      inflight.set(slug, query);
-      return query;
+      if (options.ttlMs === 0) return load(slug);
+      for (let attempt = 0; ; attempt++) {
+        const startedAt = generation;
+        try {
+          const entry = await cache.fetch(slug);
+          return entry?.tenant ?? null;
+        } catch (error) {
+          // Aborted by an invalidation: read again (a few times at most, then report it).
+          if (startedAt !== generation && attempt < 3) continue;
+          throw error;
+        }
+      }
     },
+
+    /** Reads the control plane now, bypassing (and not filling) the cache: operators' commands. */
+    load,
 
     /** Forget one slug, or everything. */
     invalidate(slug?: string): void {
@@ -86,6 +101,10 @@ export function createTenantDirectory(options: TenantDirectoryOptions) {
 
     get size(): number {
       return cache.size;
+    },
+
+    get max(): number {
+      return cache.max;
     },
   };
 }

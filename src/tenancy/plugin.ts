@@ -1,16 +1,15 @@
 // Tenant resolution, the first thing every request goes through (onRequest: no body read yet).
-// The host parser decides what the Host names; the directory says whether that clinic exists and
-// may be served; the request then carries the tenant and a handle scoped to its schema, and nothing
-// else can reach tenant tables.
+// The host parser decides what the Host names; the clinic opener (clinic.ts) says whether that
+// clinic exists and may be served; the request then carries the clinic and a handle scoped to its
+// schema, and nothing else can reach tenant tables. Refusals are thrown: the one error handler
+// answers them.
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Region } from '../infra/db.ts';
-import { AppError } from '../infra/errors.ts';
-import { sendProblem } from '../infra/http.ts';
+import { httpErrors } from '../infra/errors.ts';
 import { parseHost } from './host.ts';
-import type { TenantDirectory, TenantRecord } from './directory.ts';
-import { scopeToTenant } from './clinic.ts';
-import type { TenantDb } from './tenant-database.ts';
+import type { Clinic, Clinics } from './clinic.ts';
+import type { TenantRecord } from './directory.ts';
+import { tenancyErrors } from './errors.ts';
 
 /** What the host of this request is: a clinic, the platform itself, or a reserved platform host. */
 export type Site =
@@ -23,8 +22,8 @@ declare module 'fastify' {
     site: Site | null;
     /** The clinic this request is for; null on platform hosts and anyHost routes. */
     tenant: TenantRecord | null;
-    /** Queries through this handle can only touch the tenant's own schema. */
-    tenantDb: TenantDb | null;
+    /** The clinic's scoped handle: queries through it can only touch the clinic's own schema. */
+    clinic: Clinic | null;
   }
   interface FastifyContextConfig {
     /** Route answers on any host, without tenant resolution (health checks). */
@@ -34,69 +33,49 @@ declare module 'fastify' {
 
 export interface TenancyPluginOptions {
   baseDomains: readonly string[];
-  directory: TenantDirectory;
-  regions: Map<string, Region>;
+  clinics: Clinics;
 }
-
-const RETRY_AFTER_SECONDS = '5';
 
 async function tenancy(app: FastifyInstance, options: TenancyPluginOptions): Promise<void> {
   app.decorateRequest('site', null);
   app.decorateRequest('tenant', null);
-  app.decorateRequest('tenantDb', null);
+  app.decorateRequest('clinic', null);
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config.anyHost) return;
     // request.host honours X-Forwarded-Host only when the peer is a configured trusted proxy.
     const resolution = parseHost(request.host, options.baseDomains);
-    if (resolution.kind === 'invalid') {
-      return sendProblem(request, reply, { statusCode: 400, code: 'invalid_host', message: 'This address is not a Sidechart address.' });
-    }
-    if (resolution.kind !== 'tenant') {
-      request.site = resolution;
-      return;
-    }
+    if (resolution.kind === 'invalid') throw tenancyErrors.invalidHost();
     request.site = resolution;
-    let tenant: TenantRecord | null;
+    if (resolution.kind !== 'tenant') return;
+    let clinic: Clinic;
     try {
-      tenant = await options.directory.lookup(resolution.slug);
+      clinic = await options.clinics.open(resolution.slug, { for: 'visitor' });
     } catch (error) {
-      request.log.error({ err: error }, 'tenant directory unavailable');
-      return sendProblem(request, reply, { statusCode: 503, code: 'directory_unavailable', message: 'Sidechart cannot reach its database right now. Try again in a moment.', headers: { 'retry-after': RETRY_AFTER_SECONDS } });
+      if ((error as { code?: unknown }).code === tenancyErrors.directoryUnavailable.code) request.log.error({ err: (error as Error).cause }, 'tenant directory unavailable');
+      if ((error as { code?: unknown }).code === tenancyErrors.regionUnavailable.code) request.log.error({ slug: resolution.slug }, 'tenant placed in a region this instance has no pool for');
+      throw error;
     }
-    const refusal = refuse(tenant);
-    if (refusal) return sendProblem(request, reply, refusal);
-    const region = options.regions.get(tenant!.regionId);
-    if (!region) {
-      request.log.error({ region: tenant!.regionId }, 'tenant placed in a region this instance has no pool for');
-      return sendProblem(request, reply, { statusCode: 503, code: 'region_unavailable', message: 'This clinic is temporarily unavailable.', headers: { 'retry-after': '60' } });
-    }
-    request.tenant = tenant;
-    request.tenantDb = scopeToTenant(region, tenant!.schemaName);
+    request.tenant = clinic.tenant;
+    request.clinic = clinic;
     // Every later line about this request, including "request completed", names the clinic.
-    request.log = request.log.child({ tenant: tenant!.slug });
+    request.log = request.log.child({ tenant: clinic.tenant.slug });
     reply.log = request.log;
   });
 }
 
-function refuse(tenant: TenantRecord | null) {
-  if (tenant === null || tenant.status === 'deleted') {
-    return { statusCode: 404, code: 'no_clinic', message: 'There is no clinic at this address. Check the link, or ask your clinic for its Sidechart address.' };
-  }
-  if (tenant.status === 'suspended') {
-    return { statusCode: 403, code: 'clinic_suspended', message: `${tenant.displayName} is suspended on Sidechart. Ask your clinic administrator.` };
-  }
-  if (tenant.status === 'provisioning') {
-    return { statusCode: 503, code: 'clinic_provisioning', message: 'This clinic is being set up. Try again in a moment.', headers: { 'retry-after': RETRY_AFTER_SECONDS } };
-  }
-  return null;
-}
-
 export const tenancyPlugin = fp(tenancy, { name: 'sidechart-tenancy', fastify: '5.x' });
 
-/** For route plugins that only make sense on a clinic's host: 404 elsewhere. */
+/**
+ * For routes that only make sense on a clinic's host: 404 elsewhere. Returns the clinic, so a
+ * handler reads `const clinic = requireClinic(request)` rather than asserting non-null.
+ */
+export function requireClinic(request: FastifyRequest): Clinic {
+  if (!request.clinic) throw httpErrors.notFound();
+  return request.clinic;
+}
+
+/** preHandler form of requireClinic, for route plugins whose every route is clinic-only. */
 export async function requireTenant(request: FastifyRequest): Promise<void> {
-  if (!request.tenant || !request.tenantDb) {
-    throw new AppError(404, 'not_found', 'There is no page at this address.');
-  }
+  requireClinic(request);
 }

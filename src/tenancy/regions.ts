@@ -2,7 +2,7 @@
 // configuration; the control plane records which ids exist and whether new clinics may be placed.
 import { sql } from 'kysely';
 import type { ControlDb, Region } from '../infra/db.ts';
-import { AppError } from '../infra/errors.ts';
+import { tenancyErrors } from './errors.ts';
 
 export interface RegionSummary {
   id: string;
@@ -11,32 +11,38 @@ export interface RegionSummary {
   tenants: number;
 }
 
-/** Records every configured region in the control plane (new ones accept tenants). */
-export async function registerRegions(control: ControlDb, regions: Map<string, Region>): Promise<void> {
-  const ids = [...regions.keys()];
-  await control
-    .insertInto('control.regions')
-    .values(ids.map((id) => ({ id })))
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+export function createRegionService(deps: { control: ControlDb; regions: ReadonlyMap<string, Region> }) {
+  const { control, regions } = deps;
+  return {
+    /** Records every configured region in the control plane (new ones accept tenants). */
+    async register(): Promise<void> {
+      await control
+        .insertInto('control.regions')
+        .values([...regions.keys()].map((id) => ({ id })))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+    },
+
+    async list(): Promise<RegionSummary[]> {
+      const rows = await control
+        .selectFrom('control.regions as r')
+        .leftJoin('control.tenants as t', (join) => join.onRef('t.region_id', '=', 'r.id').on('t.status', '!=', 'deleted'))
+        .select(['r.id', 'r.accepting_tenants', sql<string>`count(t.id)`.as('tenants')])
+        .groupBy(['r.id', 'r.accepting_tenants'])
+        .orderBy('r.id')
+        .execute();
+      return rows.map((r) => ({ id: r.id, acceptingTenants: r.accepting_tenants, configured: regions.has(r.id), tenants: Number(r.tenants) }));
+    },
+
+    async setAccepting(id: string, accepting: boolean): Promise<void> {
+      const result = await control
+        .updateTable('control.regions')
+        .set({ accepting_tenants: accepting, updated_at: new Date() })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw tenancyErrors.noSuchRegion(id);
+    },
+  };
 }
 
-export async function listRegions(control: ControlDb, regions: Map<string, Region>): Promise<RegionSummary[]> {
-  const rows = await control
-    .selectFrom('control.regions as r')
-    .leftJoin('control.tenants as t', (join) => join.onRef('t.region_id', '=', 'r.id').on('t.status', '!=', 'deleted'))
-    .select(['r.id', 'r.accepting_tenants', sql<string>`count(t.id)`.as('tenants')])
-    .groupBy(['r.id', 'r.accepting_tenants'])
-    .orderBy('r.id')
-    .execute();
-  return rows.map((r) => ({ id: r.id, acceptingTenants: r.accepting_tenants, configured: regions.has(r.id), tenants: Number(r.tenants) }));
-}
-
-export async function setRegionAccepting(control: ControlDb, id: string, accepting: boolean): Promise<void> {
-  const result = await control
-    .updateTable('control.regions')
-    .set({ accepting_tenants: accepting, updated_at: new Date() })
-    .where('id', '=', id)
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) throw new AppError(404, 'unknown_region', `no region "${id}"`);
-}
+export type RegionService = ReturnType<typeof createRegionService>;

@@ -1,7 +1,7 @@
 // The root page: the platform's landing page on the base domain, the clinic's home on its host.
 import type { FastifyInstance } from 'fastify';
+import { httpErrors } from '../infra/errors.ts';
 import { sendPage } from '../infra/html.ts';
-import { sendProblem } from '../infra/http.ts';
 
 export async function siteRoutes(app: FastifyInstance): Promise<void> {
   app.get('/', async (request, reply) => {
@@ -11,6 +11,6 @@ export async function siteRoutes(app: FastifyInstance): Promise<void> {
     if (request.site?.kind === 'platform') {
       return sendPage(reply, 'tenancy/views/landing', { title: 'Sidechart for Cliniko', clinicName: null, baseDomain: request.site.baseDomain });
     }
-    return sendProblem(request, reply, { statusCode: 404, code: 'not_found', message: 'There is no page at this address.' });
+    throw httpErrors.notFound();
   });
 }

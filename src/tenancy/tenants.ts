@@ -3,10 +3,11 @@
 import { sql } from 'kysely';
 import type { MigrationProvider } from 'kysely/migration';
 import type pg from 'pg';
-import { AppError, isUniqueViolation } from '../infra/errors.ts';
+import { isUniqueViolation } from '../infra/errors.ts';
+import { tenancyErrors } from './errors.ts';
 import type { ControlDb, Region, TenantStatus } from '../infra/db.ts';
 import { checkSlug } from './host.ts';
-import { migrateTenantSchema, tenantMigrations } from './migrations.ts';
+import { migrateTenants, migrateTenantSchema, tenantMigrations, type MigrateTenantsOptions } from './migrations.ts';
 import { notifyTenantChanged } from './directory.ts';
 
 export const DELETE_GRACE_DAYS = 30;
@@ -68,14 +69,14 @@ export function createTenantService(deps: TenantServiceDeps) {
 
   async function find(slug: string): Promise<TenantSummary> {
     const row = await deps.control.selectFrom('control.tenants').select(summaryColumns).where('slug', '=', slug).executeTakeFirst();
-    if (!row) throw new AppError(404, 'tenant_not_found', `no clinic "${slug}"`);
+    if (!row) throw tenancyErrors.tenantNotFound(slug);
     return toSummary(row);
   }
 
   async function setStatus(slug: string, from: TenantStatus[], to: TenantStatus, extra: { suspended_at?: Date | null; deleted_at?: Date | null; purge_after?: Date | null } = {}) {
     const current = await find(slug);
     if (!from.includes(current.status)) {
-      throw new AppError(409, 'tenant_wrong_status', `clinic "${slug}" is ${current.status}; this needs it to be ${from.join(' or ')}`);
+      throw tenancyErrors.wrongStatus(slug, current.status, from.join(' or '));
     }
     const row = await deps.control
       .updateTable('control.tenants')
@@ -84,13 +85,21 @@ export function createTenantService(deps: TenantServiceDeps) {
       .where('status', 'in', from)
       .returning(summaryColumns)
       .executeTakeFirst();
-    if (!row) throw new AppError(409, 'tenant_changed', `clinic "${slug}" changed while updating; try again`);
+    if (!row) throw tenancyErrors.changed(slug);
     await notify(slug);
     return toSummary(row);
   }
 
   return {
     find,
+
+    /**
+     * Migrates every clinic behind the latest version (and finishes half-created ones), with
+     * bounded concurrency; see migrations.ts.
+     */
+    migrateBehind(options: Pick<MigrateTenantsOptions, 'concurrency' | 'onStart' | 'onResult'>) {
+      return migrateTenants({ ...options, control: deps.control, regions: deps.regions, provider, notifyChange: notify });
+    },
 
     async list(): Promise<TenantSummary[]> {
       const rows = await deps.control.selectFrom('control.tenants').select(summaryColumns).orderBy('slug').execute();
@@ -106,14 +115,14 @@ export function createTenantService(deps: TenantServiceDeps) {
     async create(input: { slug: string; displayName?: string; regionId?: string }): Promise<TenantSummary> {
       const slug = input.slug.trim().toLowerCase();
       const check = checkSlug(slug);
-      if (!check.ok) throw new AppError(400, 'invalid_slug', `cannot use "${input.slug}": ${check.reason}`);
+      if (!check.ok) throw tenancyErrors.invalidSlug(input.slug, check.reason);
       const regionId = input.regionId ?? deps.defaultRegion;
       const region = deps.regions.get(regionId);
       const regionRow = await deps.control.selectFrom('control.regions').select(['id', 'accepting_tenants']).where('id', '=', regionId).executeTakeFirst();
-      if (!region || !regionRow) throw new AppError(400, 'unknown_region', `no region "${regionId}" (see: sidechart regions list)`);
-      if (!regionRow.accepting_tenants) throw new AppError(409, 'region_closed', `region "${regionId}" is not accepting new clinics`);
+      if (!region || !regionRow) throw tenancyErrors.unknownRegion(regionId);
+      if (!regionRow.accepting_tenants) throw tenancyErrors.regionClosed(regionId);
       const displayName = input.displayName?.trim() || slug;
-      if (displayName.length > 200) throw new AppError(400, 'invalid_name', 'the clinic name is longer than 200 characters');
+      if (displayName.length > 200) throw tenancyErrors.invalidName();
 
       let id: string;
       try {
@@ -124,7 +133,7 @@ export function createTenantService(deps: TenantServiceDeps) {
           .values({ id, slug, display_name: displayName, region_id: regionId, schema_name: `t_${id}`, status: 'provisioning' })
           .execute();
       } catch (error) {
-        if (isUniqueViolation(error)) throw new AppError(409, 'tenant_exists', `the address "${slug}" is already taken`);
+        if (isUniqueViolation(error)) throw tenancyErrors.tenantExists(slug);
         throw error;
       }
       await notify(slug);
@@ -165,12 +174,12 @@ export function createTenantService(deps: TenantServiceDeps) {
     /** Drops the schema of a deleted tenant whose grace period is over, and frees its slug. */
     async purge(slug: string, options: { force?: boolean } = {}): Promise<TenantSummary> {
       const tenant = await find(slug);
-      if (tenant.status !== 'deleted') throw new AppError(409, 'tenant_not_deleted', `clinic "${slug}" is ${tenant.status}; delete it first`);
+      if (tenant.status !== 'deleted') throw tenancyErrors.notDeleted(slug, tenant.status);
       if (!options.force && tenant.purgeAfter && tenant.purgeAfter > new Date()) {
-        throw new AppError(409, 'grace_period', `clinic "${slug}" can be purged after ${tenant.purgeAfter.toISOString()} (or pass --force)`);
+        throw tenancyErrors.gracePeriod(slug, tenant.purgeAfter.toISOString());
       }
       const region = deps.regions.get(tenant.regionId);
-      if (!region) throw new AppError(400, 'unknown_region', `region "${tenant.regionId}" is not configured here`);
+      if (!region) throw tenancyErrors.regionNotHere(tenant.regionId);
       await sql`drop schema if exists ${sql.id(tenant.schemaName)} cascade`.execute(region.db);
       await deps.control.deleteFrom('control.tenants').where('id', '=', tenant.id).execute();
       await notify(slug);

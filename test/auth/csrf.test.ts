@@ -1,7 +1,7 @@
 // Every POST needs its session's CSRF token, and browsers' Sec-Fetch-Site must not say the request
 // came from another site (sibling clinics are same-site).
 import t from 'tap';
-import { PASSWORD, addUser, client, csrfTokenIn, startAuthApp } from '../helpers/auth.ts';
+import { PASSWORD, addUser, client, csrfTokenIn, startAuthApp } from '../helpers/fixtures.ts';
 
 t.test('sign-in form: token missing, wrong, from another session, or cross-site', async (t) => {
   const { runtime, origin } = await startAuthApp(t);

@@ -3,7 +3,7 @@
 // anywhere but a path on the clinic's own host. A `return_to` parameter is not accepted at all.
 import net from 'node:net';
 import t from 'tap';
-import { PASSWORD, addUser, client, sessionCookie, sessionIdOf, sessionRows, signInWithPassword, startAuthApp, tenantDb } from '../helpers/auth.ts';
+import { PASSWORD, addUser, client, sessionCookie, sessionIdOf, sessionRows, signInWithPassword, startAuthApp, tenantDb } from '../helpers/fixtures.ts';
 
 interface RawResponse {
   status: number;

@@ -1,8 +1,7 @@
 // `sidechart users ...` as an SRE would run it, and what it means for signing in.
 import t from 'tap';
 import { cli } from '../helpers/app.ts';
-import { DEMO_ADMIN_EMAIL, ensureDemo } from '../../src/dev/demo.ts';
-import { PASSWORD, client, sessionRows, signInWithPassword, startAuthApp } from '../helpers/auth.ts';
+import { PASSWORD, client, sessionRows, signInWithPassword, startAuthApp } from '../helpers/fixtures.ts';
 
 t.test('create, list, disable, enable, set-password', async (t) => {
   const { env, runtime, origin } = await startAuthApp(t);
@@ -83,18 +82,4 @@ t.test('refusals are one clear line', async (t) => {
     t.match(run.err, message, args.join(' '));
   }
   t.match((await cli(env, ['users', 'list', 'acme'])).out, /no users in clinic acme yet/);
-});
-
-t.test('the demo clinic gets an admin whose password is shown once', async (t) => {
-  const { runtime, origin } = await startAuthApp(t);
-  const log = { info: () => {} };
-  const first = await ensureDemo(runtime, log);
-  t.equal(first.admin.email, DEMO_ADMIN_EMAIL);
-  t.type(first.admin.password, 'string');
-  t.ok(first.admin.password!.length >= 16);
-  t.equal((await signInWithPassword(client({}, t), origin('demo'), DEMO_ADMIN_EMAIL, first.admin.password!)).status, 303);
-
-  const second = await ensureDemo(runtime, log);
-  t.equal(second.admin.password, null, 'not shown (nor known) again');
-  t.match(second.admin.resetCommand, /sidechart users set-password demo admin@demo\.localhost --password-stdin/);
 });

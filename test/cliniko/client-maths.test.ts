@@ -1,5 +1,8 @@
 import t from 'tap';
-import { backoffDelayMs, ClinikoError, nextRequestSlot, parseClinikoJson, rateLimitWaitMs } from '../../src/cliniko/client/client.ts';
+import { backoffDelayMs } from '../../src/cliniko/client/backoff.ts';
+import { ClinikoError } from '../../src/cliniko/client/errors.ts';
+import { parseClinikoJson } from '../../src/cliniko/client/json.ts';
+import { nextRequestSlot, rateLimitWaitMs } from '../../src/cliniko/client/limiter.ts';
 
 t.test('backoffDelayMs: exponential, capped, half fixed and half jitter', async (t) => {
   const options = { baseDelayMs: 100, maxDelayMs: 1000 };
@@ -80,7 +83,7 @@ t.test('parseClinikoJson keeps IDs exact', async (t) => {
     ['{"price":12.5,"count":3,"flag":true,"none":null}', { price: 12.5, count: 3, flag: true, none: null }],
   ];
   for (const [text, expected] of cases) t.same(parseClinikoJson(text), expected, text);
-  t.throws(() => parseClinikoJson('<html>'), 'not JSON throws');
+  t.throws(() => parseClinikoJson('<html>'), { name: 'SyntaxError' }, 'not JSON: a SyntaxError');
 });
 
 t.test('ClinikoError serialises only what we chose', async (t) => {

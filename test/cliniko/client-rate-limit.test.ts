@@ -1,8 +1,9 @@
 // The client under Cliniko's rate limit, against the simulator with small windows. Assertions are
 // on counts (requests, 429s, most served in a window), never on elapsed time.
 import t, { type Test } from 'tap';
-import { ClinikoError, createClinikoClient, type ClinikoClientOptions } from '../../src/cliniko/client/client.ts';
-import { createClinikoSimulator, type SimulatorOptions } from '../../src/cliniko/simulator/app.ts';
+import { createClinikoClient, type ClinikoClientOptions } from '../../src/cliniko/client/client.ts';
+import { ClinikoError } from '../../src/cliniko/client/errors.ts';
+import { createClinikoSimulator, type SimulatorOptions } from '../../src/cliniko/simulator/index.ts';
 
 const KEY = 'ratelimitedclinickey-au3';
 

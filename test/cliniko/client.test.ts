@@ -2,8 +2,9 @@
 // (api.<shard>.cliniko.localhost resolves to 127.0.0.1 inside the client).
 import { inspect } from 'node:util';
 import t, { type Test } from 'tap';
-import { ClinikoError, createClinikoClient, type ClinikoClientOptions } from '../../src/cliniko/client/client.ts';
-import { createClinikoSimulator, seedDemo, type SimulatorOptions } from '../../src/cliniko/simulator/app.ts';
+import { createClinikoClient, type ClinikoClientOptions } from '../../src/cliniko/client/client.ts';
+import { ClinikoError } from '../../src/cliniko/client/errors.ts';
+import { createClinikoSimulator, seedDemo, type SimulatorOptions } from '../../src/cliniko/simulator/index.ts';
 
 
 async function setup(t: Test, simOptions: SimulatorOptions = {}, clientOptions: Partial<ClinikoClientOptions> = {}) {

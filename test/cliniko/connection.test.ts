@@ -5,7 +5,7 @@ import t from 'tap';
 import { captureLogs } from '../helpers/logs.ts';
 import { cli } from '../helpers/app.ts';
 import { apiKeyAad, clinikoStatus, loadClinikoCredentials } from '../../src/cliniko/connection.ts';
-import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator/app.ts';
+import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator/index.ts';
 import { createSecretBox, generateKeySpec, parseKeyring } from '../../src/infra/crypto.ts';
 import { scopeToTenant } from '../../src/tenancy/clinic.ts';
 import { EXAMPLE_ID, startPatientApp, textOf } from '../helpers/patients.ts';
@@ -15,7 +15,7 @@ t.test('connect with --key-stdin: verified with Cliniko, account recorded, key n
   const key = app.demo.apiKey;
 
   const refused = await cli(app.env, ['cliniko', 'connect', 'acme']);
-  t.equal(refused.code, 1);
+  t.equal(refused.code, 2, 'a usage error');
   t.match(refused.err, /--key-stdin/);
   const empty = await cli(app.env, ['cliniko', 'connect', 'acme', '--key-stdin'], { stdin: '\n' });
   t.equal(empty.code, 1);
@@ -123,7 +123,7 @@ t.test('rotation: re-sealed on read, or by `sidechart cliniko rekey`', async (t)
   t.match(rekey.out, /acme: re-sealed under the primary key/);
   t.match(await sealed(), /^v1\.k4\./);
   t.match((await cli(backEnv, ['cliniko', 'rekey', '--all'])).out, /acme: already current/);
-  t.equal((await cli(backEnv, ['cliniko', 'rekey'])).code, 1, 'a clinic or --all is needed');
+  t.equal((await cli(backEnv, ['cliniko', 'rekey'])).code, 2, 'a clinic or --all is needed (usage)');
 
   // A key that cannot be opened at all: the page says an admin must reconnect.
   await app.clinic.db.updateTable('cliniko_connection').set({ api_key_sealed: rotated.seal(app.demo.apiKey, apiKeyAad(app.clinic.schemaName)).replace('v1.k2.', 'v1.gone.') }).execute();

@@ -1,6 +1,8 @@
 // The simulator's own contract (what the reference says Cliniko does), driven with inject.
 import t, { type Test } from 'tap';
-import { createClinikoSimulator, DEMO_PATIENT_IDS, seedDemo, type SimulatorOptions } from '../../src/cliniko/simulator/app.ts';
+import { parseFilters } from '../../src/cliniko/simulator/filters.ts';
+import { createClinikoSimulator, DEMO_PATIENT_IDS, seedDemo, type SimulatorOptions } from '../../src/cliniko/simulator/index.ts';
+import type { ClinikoPatient } from '../../src/cliniko/types.ts';
 
 const UA = 'Sidechart (tests@sidechart.example)';
 
@@ -108,6 +110,34 @@ t.test('the list: pagination, per_page at most 100, links.next, q[] filters', as
   t.equal((await get('/v1/patients?page=0')).statusCode, 400);
 });
 
+t.test('parseFilters: q[] filters Cliniko documents, nothing else', async (t) => {
+  const patient = { id: '836447129235883061', first_name: 'Aroha', last_name: "Ngata-O'Brien", updated_at: '2026-11-20T04:31:09Z', archived_at: null } as ClinikoPatient;
+  // [q[] values, whether they parse, whether the patient matches them all]
+  const cases: [string[], boolean, boolean][] = [
+    [[], true, true],
+    [['id:=836447129235883061'], true, true],
+    [['id:>836447129235883060', 'id:<9223372036854775807'], true, true], // 64-bit IDs compared exactly
+    [['id:=836447129235883062'], true, false],
+    [['first_name:=aroha'], true, true], // text is case-insensitive
+    [['last_name:~ngata'], true, true],
+    [['last_name:~~ngata%brien'], true, true],
+    [['last_name:~~ngata'], true, false], // ~~ matches the whole value
+    [['updated_at:>2026-01-01T00:00:00Z'], true, true],
+    [['archived_at:?'], true, true],
+    [['archived_at:*'], true, true],
+    [['id:~1'], false, false],
+    [['id:=abc'], false, false],
+    [['updated_at:>soon'], false, false],
+    [['notes:=x'], false, false], // not a filterable field
+    [['first_name=aroha'], false, false],
+  ];
+  for (const [values, parses, matches] of cases) {
+    const filters = parseFilters({ 'q[]': values });
+    t.equal(filters !== undefined, parses, `${JSON.stringify(values)} parses`);
+    t.equal(filters?.every((f) => f.test(patient)) ?? false, matches, `${JSON.stringify(values)} matches`);
+  }
+});
+
 t.test('429 with X-RateLimit-Reset past the per-key limit', async (t) => {
   const { sim, get } = await setup(t, { rateLimit: { limit: 3, windowMs: 60_000 } });
   const statuses = [];
@@ -134,10 +164,12 @@ t.test('faults: scoped to a patient, counted down with times', async (t) => {
 
 t.test('addAccount checks the key belongs to the shard', async (t) => {
   const { sim } = await setup(t);
-  t.throws(() => sim.addAccount({ shard: 'uk1', apiKey: 'abc-au1', accountId: '5', subdomain: 'x', user: { id: '6' } }));
-  t.throws(() => sim.addAccount({ shard: 'au2', apiKey: 'legacy', accountId: '5', subdomain: 'x', user: { id: '6' } }));
+  // A plain Error with this message, not any error: a throw for another reason must not pass.
+  const wrongShard = { constructor: Error, message: 'simulator: the API key does not belong to that shard' };
+  t.throws(() => sim.addAccount({ shard: 'uk1', apiKey: 'abc-au1', accountId: '5', subdomain: 'x', user: { id: '6' } }), wrongShard, 'a key of another shard');
+  t.throws(() => sim.addAccount({ shard: 'au2', apiKey: 'legacy', accountId: '5', subdomain: 'x', user: { id: '6' } }), wrongShard, 'a key without suffix is au1');
   t.doesNotThrow(() => sim.addAccount({ shard: 'au1', apiKey: 'legacy', accountId: '5', subdomain: 'x', user: { id: '6' } }));
-  t.throws(() => sim.addPatient('legacy', { id: '12.5' }));
+  t.throws(() => sim.addPatient('legacy', { id: '12.5' }), { constructor: Error, message: 'simulator: patient IDs are decimal strings' }, 'a patient ID must be decimal digits');
 });
 
 t.test('the imitation patient screen: escaped, with the custom button', async (t) => {

@@ -1,20 +1,19 @@
 // A small browser-like HTTP client for tests that drive the app over real HTTP.
 //
 // - Never follows redirects: every hop is returned so tests can assert it.
-// - Keeps cookies per host the way a browser does (RFC 6265bis storage and retrieval
-//   model): host-only vs Domain cookies, Path matching, Secure only over https, Expires /
-//   Max-Age, the `__Secure-` / `__Host-` prefixes, SameSite on requests marked cross-site.
-//   Set-Cookie strings are parsed by undici's `parseCookie` (a direct dependency);
-//   `tough-cookie` is not installed, so the storage model below is a careful minimal jar.
-//   Not modelled: the public suffix list (single-label Domain values such as
-//   `Domain=localhost` are treated as public suffixes and rejected), cookie size and
-//   count limits, and Chromium's treatment of http://localhost as a secure context
-//   (this jar stores Secure cookies only from https URLs, unless `treatAsHttps` is set).
+// - Keeps cookies the way a browser does with tough-cookie's CookieJar (host-only vs Domain
+//   cookies, Path matching, Expires / Max-Age, the `__Secure-` / `__Host-` prefixes, SameSite on
+//   requests marked cross-site). Where tough-cookie and a browser differ, the jar is configured or
+//   nudged towards the browser; each case is commented where it happens. Not modelled: cookie
+//   size and count limits, the rule that an http page cannot overwrite a Secure cookie, and
+//   Max-Age counting from storage (tough-cookie counts it from the cookie's last use, which only
+//   matters to a test that waits for a cookie to expire; tests move server clocks instead).
 // - Resolves `localhost` and `*.localhost` to 127.0.0.1 so `http://acme.localhost:<port>/`
 //   reaches a server listening on 127.0.0.1, with the Host header a browser would send.
 import { lookup as dnsLookup } from 'node:dns';
 import type { LookupAddress, LookupOptions } from 'node:dns';
-import { Agent, parseCookie, request } from 'undici';
+import { Cookie, CookieJar } from 'tough-cookie';
+import { Agent, request } from 'undici';
 
 export type HeaderMap = Record<string, string>;
 
@@ -63,11 +62,6 @@ export interface StoredCookie {
   createdAt: number;
 }
 
-/** Stored cookie plus its creation order, which sorts equally long paths (RFC 6265 5.4). */
-interface JarEntry extends StoredCookie {
-  order: number;
-}
-
 const JSON_BODY: unique symbol = Symbol('json body');
 export interface JsonBody {
   readonly [JSON_BODY]: true;
@@ -84,7 +78,7 @@ export interface HttpClient {
   get(url: string | URL, options?: RequestOptions): Promise<HttpResponse>;
   post(url: string | URL, body: PostBody, options?: RequestOptions): Promise<HttpResponse>;
   request(method: string, url: string | URL, options?: RequestOptions & { body?: PostBody }): Promise<HttpResponse>;
-  /** Every live cookie whose domain matches `hostname` (any path, Secure or not), as copies. */
+  /** Every live cookie whose domain matches `hostname` (any path, Secure or not), as copies, oldest first. */
   cookies(hostname: string): StoredCookie[];
   /** The Cookie header the jar would send to this URL (same-site request), or '' when none. */
   cookieHeader(url: string | URL): string;
@@ -124,165 +118,81 @@ function localhostLookup(hostname: string, options: LookupOptions, callback: Loo
   dnsLookup(hostname, options, (err, address, family) => callback(err, address, family));
 }
 
-function isIpAddress(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[') || host.includes(':');
+type SameSiteContext = 'strict' | 'lax' | 'none';
+
+function sameSiteName(value: string | undefined): StoredCookie['sameSite'] {
+  return value === 'strict' ? 'Strict' : value === 'lax' ? 'Lax' : value === 'none' ? 'None' : undefined;
 }
 
-/** RFC 6265 5.1.3 domain-match. */
-function domainMatches(host: string, domain: string): boolean {
-  if (host === domain) return true;
-  return !isIpAddress(host) && host.endsWith(`.${domain}`);
+function toStoredCookie(cookie: Cookie): StoredCookie {
+  const expiry = cookie.expiryTime();
+  return {
+    name: cookie.key,
+    value: cookie.value,
+    domain: cookie.domain ?? '',
+    hostOnly: cookie.hostOnly === true,
+    path: cookie.path ?? '/',
+    secure: cookie.secure,
+    httpOnly: cookie.httpOnly,
+    sameSite: sameSiteName(cookie.sameSite),
+    expiresAt: expiry === undefined || !Number.isFinite(expiry) ? undefined : expiry,
+    createdAt: cookie.creation instanceof Date ? cookie.creation.getTime() : 0,
+  };
 }
 
-/** RFC 6265 5.1.4 default-path. */
-function defaultPath(pathname: string): string {
-  if (!pathname.startsWith('/')) return '/';
-  const last = pathname.lastIndexOf('/');
-  return last <= 0 ? '/' : pathname.slice(0, last);
+function createCookieJar(treatAsHttps: boolean) {
+  const jar = new CookieJar(null, {
+    // http://localhost is not a secure context here: Secure cookies need https (or `treatAsHttps`),
+    // so a test cannot pass only because the jar is laxer than the proxy-fronted production setup.
+    allowSecureOnLocal: false,
+    prefixSecurity: 'strict',
+    // Browsers keep nameless cookies (`Set-Cookie: token`); so do we.
+    looseMode: true,
+  });
+  const cookieUrl = (input: string | URL): URL => {
+    const url = new URL(input);
+    if (treatAsHttps && url.protocol === 'http:') url.protocol = 'https:';
+    return url;
+  };
+
+  return {
+    store(input: string | URL, line: string): boolean {
+      const url = cookieUrl(input);
+      const cookie = Cookie.parse(line, { loose: true });
+      if (cookie === undefined) return false;
+      // tough-cookie accepts special-use names such as `localhost` as registrable domains, so
+      // `Domain=localhost` from a.localhost would reach every clinic's host. Browsers treat a
+      // single-label Domain as a public suffix: allowed only as the request host itself.
+      if (cookie.domain !== null && !cookie.domain.includes('.') && cookie.domain !== url.hostname) return false;
+      return jar.setCookieSync(cookie, url, { ignoreError: true }) !== undefined;
+    },
+
+    matching(input: string | URL, context: SameSiteContext): Cookie[] {
+      const cookies = jar.getCookiesSync(cookieUrl(input), { sameSiteContext: context, sort: true });
+      // tough-cookie sends a cookie without a SameSite attribute everywhere; browsers treat it as Lax.
+      return context === 'none' ? cookies.filter((c) => c.sameSite !== undefined) : cookies;
+    },
+
+    forHost(hostname: string): StoredCookie[] {
+      return jar
+        .getCookiesSync(`https://${hostname}/`, { allPaths: true })
+        .sort((a, b) => a.creationIndex - b.creationIndex)
+        .map(toStoredCookie);
+    },
+
+    clear(): void {
+      jar.removeAllCookiesSync();
+    },
+  };
 }
 
-/** RFC 6265 5.1.4 path-match. */
-function pathMatches(requestPath: string, cookiePath: string): boolean {
-  if (requestPath === cookiePath) return true;
-  if (!requestPath.startsWith(cookiePath)) return false;
-  return cookiePath.endsWith('/') || requestPath[cookiePath.length] === '/';
+function sameSiteContext(method: string, crossSite: boolean): SameSiteContext {
+  if (!crossSite) return 'strict';
+  return method === 'GET' || method === 'HEAD' ? 'lax' : 'none';
 }
 
-/** The last Path attribute's raw value (undici maps a relative Path to '/', the RFC to default-path). */
-function rawPathAttribute(line: string): string | undefined {
-  let value: string | undefined;
-  for (const part of line.split(';').slice(1)) {
-    const eq = part.indexOf('=');
-    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
-    if (name === 'path') value = eq === -1 ? '' : part.slice(eq + 1).trim();
-  }
-  return value;
-}
-
-function hasDomainAttribute(line: string): boolean {
-  return line.split(';').slice(1).some((part) => part.split('=')[0]?.trim().toLowerCase() === 'domain');
-}
-
-class CookieJar {
-  #cookies: JarEntry[] = [];
-  #order = 0;
-  readonly #treatAsHttps: boolean;
-
-  constructor(treatAsHttps: boolean) {
-    this.#treatAsHttps = treatAsHttps;
-  }
-
-  #isSecure(url: URL): boolean {
-    return this.#treatAsHttps || url.protocol === 'https:';
-  }
-
-  #purgeExpired(now: number): void {
-    this.#cookies = this.#cookies.filter((c) => c.expiresAt === undefined || c.expiresAt > now);
-  }
-
-  store(url: URL, line: string): boolean {
-    const parsed = parseCookie(line);
-    if (parsed === null) return false;
-    if (parsed.name === '' && parsed.value === '') return false;
-    const host = url.hostname.toLowerCase();
-    const now = Date.now();
-    const secureRequest = this.#isSecure(url);
-
-    // Domain: absent or empty -> host-only.
-    let hostOnly = true;
-    let domain = host;
-    if (parsed.domain !== undefined && parsed.domain !== '') {
-      const attr = parsed.domain.replace(/\.$/, '');
-      if (!attr.includes('.')) {
-        // Treated as a public suffix: accepted only when it is the request host itself.
-        if (attr !== host) return false;
-      } else {
-        if (!domainMatches(host, attr)) return false;
-        hostOnly = false;
-        domain = attr;
-      }
-    }
-
-    const rawPath = rawPathAttribute(line);
-    const path = rawPath !== undefined && rawPath.startsWith('/') ? rawPath : defaultPath(url.pathname);
-
-    const secure = parsed.secure === true;
-    if (secure && !secureRequest) return false;
-
-    const lowerName = parsed.name.toLowerCase();
-    if (lowerName.startsWith('__secure-') && !secure) return false;
-    if (lowerName.startsWith('__host-')) {
-      if (!secure || hasDomainAttribute(line) || path !== '/') return false;
-    }
-
-    // Max-Age wins over Expires.
-    let expiresAt: number | undefined;
-    if (parsed.maxAge !== undefined) {
-      expiresAt = parsed.maxAge <= 0 ? 0 : now + parsed.maxAge * 1000;
-    } else if (parsed.expires !== undefined) {
-      expiresAt = parsed.expires instanceof Date ? parsed.expires.getTime() : parsed.expires;
-    }
-
-    const existingIndex = this.#cookies.findIndex(
-      (c) => c.name === parsed.name && c.domain === domain && c.path === path,
-    );
-    const existing = existingIndex === -1 ? undefined : this.#cookies[existingIndex];
-    // A non-secure origin must not overwrite a Secure cookie (RFC 6265bis 5.7 step 16).
-    if (existing !== undefined && existing.secure && !secureRequest) return false;
-    if (existingIndex !== -1) this.#cookies.splice(existingIndex, 1);
-
-    if (expiresAt !== undefined && expiresAt <= now) return true; // deletion
-    this.#cookies.push({
-      name: parsed.name,
-      value: parsed.value,
-      domain,
-      hostOnly,
-      path,
-      secure,
-      httpOnly: parsed.httpOnly === true,
-      sameSite: parsed.sameSite,
-      expiresAt,
-      createdAt: existing?.createdAt ?? now,
-      order: existing?.order ?? this.#order++,
-    });
-    return true;
-  }
-
-  matching(url: URL, method: string, crossSite: boolean): StoredCookie[] {
-    const now = Date.now();
-    this.#purgeExpired(now);
-    const host = url.hostname.toLowerCase();
-    const secure = this.#isSecure(url);
-    const topLevelSafe = method === 'GET' || method === 'HEAD';
-    return this.#cookies
-      .filter((c) => (c.hostOnly ? c.domain === host : domainMatches(host, c.domain)))
-      .filter((c) => pathMatches(url.pathname || '/', c.path))
-      .filter((c) => !c.secure || secure)
-      .filter((c) => {
-        if (!crossSite) return true;
-        const sameSite = c.sameSite ?? 'Lax';
-        if (sameSite === 'None') return true;
-        if (sameSite === 'Lax') return topLevelSafe;
-        return false;
-      })
-      .sort((a, b) => b.path.length - a.path.length || a.order - b.order);
-  }
-
-  forHost(hostname: string): StoredCookie[] {
-    this.#purgeExpired(Date.now());
-    const host = hostname.toLowerCase();
-    return this.#cookies
-      .filter((c) => (c.hostOnly ? c.domain === host : domainMatches(host, c.domain)))
-      .map(({ order: _order, ...c }) => c);
-  }
-
-  clear(): void {
-    this.#cookies = [];
-  }
-}
-
-function serialize(cookies: StoredCookie[]): string {
-  return cookies.map((c) => (c.name === '' ? c.value : `${c.name}=${c.value}`)).join('; ');
+function serialize(cookies: Cookie[]): string {
+  return cookies.map((c) => c.cookieString()).join('; ');
 }
 
 function isJsonBody(body: PostBody): body is JsonBody {
@@ -309,7 +219,7 @@ function lowerCaseKeys(headers: HeaderMap | undefined): HeaderMap {
 
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const resolveLocalhost = options.resolveLocalhost ?? true;
-  const jar = new CookieJar(options.treatAsHttps === true);
+  const jar = createCookieJar(options.treatAsHttps === true);
   const agent = new Agent({
     allowH2: false,
     ...(resolveLocalhost ? { connect: { lookup: localhostLookup } } : {}),
@@ -324,7 +234,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     const url = new URL(input);
     const headers: HeaderMap = { ...defaultHeaders, ...lowerCaseKeys(opts.headers) };
     if (headers.cookie === undefined) {
-      const cookie = serialize(jar.matching(url, method, opts.crossSite === true));
+      const cookie = serialize(jar.matching(url, sameSiteContext(method, opts.crossSite === true)));
       if (cookie !== '') headers.cookie = cookie;
     }
     let payload: string | undefined;
@@ -366,8 +276,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     post: (url, body, opts) => send('POST', url, { ...opts, body }),
     request: (method, url, opts) => send(method.toUpperCase(), url, opts),
     cookies: (hostname) => jar.forHost(hostname),
-    cookieHeader: (url) => serialize(jar.matching(new URL(url), 'GET', false)),
-    setCookie: (url, line) => jar.store(new URL(url), line),
+    cookieHeader: (url) => serialize(jar.matching(url, 'strict')),
+    setCookie: (url, line) => jar.store(url, line),
     clearCookies: () => jar.clear(),
     close: () => agent.close(),
   };

@@ -1,27 +1,25 @@
 // Shared by the isolation tests (direct and through PgBouncer): seed tenants with distinct rows,
 // register a correct and a deliberately broken read route, and hammer them concurrently.
 import type { FastifyInstance } from 'fastify';
-import { AppError } from '../../src/infra/errors.ts';
 import type { Runtime } from '../../src/runtime.ts';
-import { scopeToTenant } from '../../src/tenancy/clinic.ts';
+import { requireClinic } from '../../src/tenancy/plugin.ts';
+import { openClinic } from './fixtures.ts';
 
 interface Row {
   cliniko_id: string;
   first_name: string;
 }
 
-/** Registers /test/patients (through request.tenantDb) and /test/broken-patients (session-level SET). */
+/** Registers /test/patients (through the request's clinic handle) and /test/broken-patients (session-level SET). */
 export function registerIsolationRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get('/test/patients', async (request) => {
-    if (!request.tenantDb) throw new AppError(404, 'not_found', 'no tenant');
-    return request.tenantDb.selectFrom('patients').select(['cliniko_id', 'first_name']).orderBy('cliniko_id').execute();
+    return requireClinic(request).db.selectFrom('patients').select(['cliniko_id', 'first_name']).orderBy('cliniko_id').execute();
   });
   // The bug this design exists to prevent: a session-level SET, then a query, each taking
   // whatever pooled connection is free.
   const pool = runtime.databases.regions.get('local')!.pool;
   app.get('/test/broken-patients', async (request) => {
-    if (!request.tenant) throw new AppError(404, 'not_found', 'no tenant');
-    await pool.query(`set search_path to ${request.tenant.schemaName}`);
+    await pool.query(`set search_path to ${requireClinic(request).schemaName}`);
     const result = await pool.query('select cliniko_id, first_name from patients order by cliniko_id');
     return result.rows;
   });
@@ -32,8 +30,7 @@ export async function seedClinics(runtime: Runtime, count: number, prefix = 'cli
   const slugs = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   for (const slug of slugs) {
     await runtime.tenants.create({ slug });
-    const tenant = await runtime.directory.lookup(slug);
-    const db = scopeToTenant(runtime.databases.regions.get('local')!, tenant!.schemaName);
+    const { db } = await openClinic(runtime, slug);
     await db
       .insertInto('patients')
       .values([0, 1, 2].map((k) => ({ cliniko_id: `83644712923588${String(k).padStart(4, '0')}`, first_name: slug, last_name: 'Patient' })))

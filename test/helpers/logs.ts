@@ -1,7 +1,7 @@
 // Captures the app's JSON log lines in memory, with the same pino options as production.
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { loggerOptions } from '../../src/app.ts';
+import { loggerOptions } from '../../src/infra/log.ts';
 
 export function captureLogs(level = 'info'): { logger: pino.Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];

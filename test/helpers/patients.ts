@@ -5,18 +5,17 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { buildTestApp, type TestApp } from './app.ts';
 import { createHttpClient, type HttpClient, type HttpResponse } from './http-client.ts';
-import { createPasswordHasher } from '../../src/auth/password/hasher.ts';
-import { createUser } from '../../src/auth/users.ts';
-import { connectCliniko, type ClinicScope } from '../../src/cliniko/connection.ts';
-import { createClinikoSimulator, seedDemo, type ClinikoSimulator, type DemoAccount, type SimulatorOptions } from '../../src/cliniko/simulator/app.ts';
-import { createSecretBox, generateKeySpec, parseKeyring, type SecretBox } from '../../src/infra/crypto.ts';
-import { scopeToTenant } from '../../src/tenancy/clinic.ts';
+import { connectCliniko } from '../../src/cliniko/connection.ts';
+import type { Clinic } from '../../src/tenancy/clinic.ts';
+import { PASSWORD, addUser, csrfTokenIn, openClinic, signInWithPassword } from './fixtures.ts';
+import { createClinikoSimulator, seedDemo, type ClinikoSimulator, type DemoAccount, type SimulatorOptions } from '../../src/cliniko/simulator/index.ts';
+import { generateKeySpec, type SecretBox } from '../../src/infra/crypto.ts';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-export const PASSWORD = 'correct horse battery staple';
+export { PASSWORD, csrfTokenIn, signInWithPassword as signIn };
 export const EXAMPLE_ID = '836447129235883061';
 export const MAX_ID = '9223372036854775807';
 
@@ -28,7 +27,7 @@ export interface PatientTestApp extends TestApp {
   box: SecretBox;
   port: string;
   origin: string;
-  clinic: ClinicScope;
+  clinic: Clinic;
   slug: string;
   /** A client already signed in as the clinic's staff user. */
   http: HttpClient;
@@ -48,20 +47,6 @@ export interface PatientTestOptions {
   connect?: boolean;
   loggerInstance?: FastifyBaseLogger;
   slug?: string;
-}
-
-const hasher = createPasswordHasher({ memoryKib: 64 });
-
-export function csrfTokenIn(page: HttpResponse): string {
-  const match = /name="_csrf" value="([^"]+)"/.exec(page.body);
-  if (!match) throw new Error(`no CSRF token in ${page.status} ${page.url}: ${page.body.slice(0, 300)}`);
-  return match[1]!;
-}
-
-/** GET /login, then POST the password form; returns the POST's answer (303 on success). */
-export async function signIn(http: HttpClient, origin: string, email: string, password = PASSWORD): Promise<HttpResponse> {
-  const page = await http.get(`${origin}/login`);
-  return http.post(`${origin}/login`, { email, password, _csrf: csrfTokenIn(page) });
 }
 
 export async function startPatientApp(t: Teardown, options: PatientTestOptions = {}): Promise<PatientTestApp> {
@@ -87,20 +72,20 @@ export async function startPatientApp(t: Teardown, options: PatientTestOptions =
   const origin = `http://${slug}.localhost:${port}`;
   sim.settings.buttonUrl = `${origin}/patients`;
 
-  const tenant = await testApp.runtime.tenants.create({ slug, displayName: 'Acme Physio' });
-  const clinic: ClinicScope = { db: scopeToTenant(testApp.runtime.databases.regions.get(tenant.regionId)!, tenant.schemaName), schemaName: tenant.schemaName };
-  const box = createSecretBox(parseKeyring(keys));
+  await testApp.runtime.tenants.create({ slug, displayName: 'Acme Physio' });
+  const clinic = await openClinic(testApp.runtime, slug);
+  const box = testApp.runtime.secrets.box;
   if (options.connect !== false) {
-    await connectCliniko(clinic, { apiKey: demo.apiKey, connectedBy: 'test', client: testApp.app.cliniko, box, apiBase: testApp.config.cliniko.apiBase });
+    await connectCliniko(clinic, { apiKey: demo.apiKey, connectedBy: 'test', client: testApp.runtime.cliniko, box, apiBase: testApp.config.cliniko.apiBase });
   }
-  const created = await createUser(clinic.db, { email: 'sam@acme.example', name: 'Sam Carter', role: 'staff', passwordHash: await hasher.hash(PASSWORD) });
+  const created = await addUser(testApp.runtime, slug, { email: 'sam@acme.example', name: 'Sam Carter', role: 'staff' });
   const newClient = (): HttpClient => {
     const c = createHttpClient();
     t.teardown(() => c.close());
     return c;
   };
   const http = newClient();
-  const signedIn = await signIn(http, origin, created.email);
+  const signedIn = await signInWithPassword(http, origin, created.email);
   if (signedIn.status !== 303) throw new Error(`sign-in failed: ${signedIn.status} ${signedIn.body.slice(0, 300)}`);
   sim.resetCounters(); // the connection's verification calls are not what tests count
 

@@ -4,7 +4,7 @@
 // views of one patient cost one upstream call. Assertions are on content and status, never time.
 import t, { type Test } from 'tap';
 import { apiKeyAad, connectCliniko } from '../../src/cliniko/connection.ts';
-import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator/app.ts';
+import { DEMO_PATIENT_IDS } from '../../src/cliniko/simulator/index.ts';
 import { savePatient } from '../../src/patients/sync.ts';
 import { EXAMPLE_ID, startPatientApp, textOf, upstreamCalls, type PatientTestOptions } from '../helpers/patients.ts';
 
@@ -57,7 +57,7 @@ t.test('after a refused key, Cliniko is left alone for a while; reconnecting ret
   t.match((await app.view(EXAMPLE_ID)).body, /Cliniko refused Sidechart’s API key/, 'still explained');
   t.equal(app.sim.requestCount(), calls, 'without asking Cliniko again');
 
-  await connectCliniko(app.clinic, { apiKey: app.demo.apiKey, connectedBy: 'test', client: app.app.cliniko, box: app.box, apiBase: app.config.cliniko.apiBase });
+  await connectCliniko(app.clinic, { apiKey: app.demo.apiKey, connectedBy: 'test', client: app.runtime.cliniko, box: app.box, apiBase: app.config.cliniko.apiBase });
   const fixed = await app.view(EXAMPLE_ID);
   t.notMatch(fixed.body, /id="sync-banner"/, 'refreshed with the new key');
   t.equal((await app.row(EXAMPLE_ID))?.sync_error, null);
@@ -184,7 +184,7 @@ t.test('timeouts: the held record is served within the refresh budget, the refre
   t.match(textOf(unknown.body), /Cliniko did not answer in time/);
   t.match(textOf(unknown.body), /Sidechart is still asking Cliniko: reload this page in a moment/);
 
-  await app.app.patientSync.idle();
+  await app.runtime.patientSync.idle();
   t.equal((await app.row(EXAMPLE_ID))?.sync_error, 'timeout', 'the background refresh gave up at its deadline and said so');
   t.equal((await app.row(EXAMPLE_ID))?.first_name, 'Aroha', 'held data kept');
 
@@ -204,7 +204,7 @@ t.test('a slow first fetch that outlives its page still stores the patient for t
   const page = await app.view(EXAMPLE_ID);
   t.equal(page.status, 503);
   t.match(textOf(page.body), /still asking Cliniko/);
-  await app.app.patientSync.idle();
+  await app.runtime.patientSync.idle();
   const next = await app.view(EXAMPLE_ID);
   t.equal(next.status, 200);
   t.ok(textOf(next.body).includes(HELD_NAME));
@@ -227,6 +227,6 @@ t.test('concurrent views of one patient make one upstream call', async (t) => {
   const stale = await Promise.all(Array.from({ length: 25 }, () => app.view('5150')));
   t.ok(stale.every((p) => p.status === 200));
   t.equal(upstreamCalls(app.sim, '5150'), 1, 'one refresh for 25 concurrent views of a stale record');
-  await app.app.patientSync.idle();
+  await app.runtime.patientSync.idle();
   t.equal((await app.row('5150'))?.first_name, 'Stale', 'and it was stored');
 });

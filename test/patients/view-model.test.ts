@@ -14,6 +14,8 @@ import {
   parseCalendarDate,
   patientPageModel,
   syncBanner,
+  MAX_CACHED_ZONES,
+  cachedZoneCount,
 } from '../../src/patients/view-model.ts';
 
 t.test('parseCalendarDate accepts real YYYY-MM-DD dates only', async (t) => {
@@ -60,6 +62,19 @@ t.test("dateIn gives the calendar date in the zone: the clinic's today, not UTC'
   const birth = parseCalendarDate('1987-03-14')!;
   t.equal(ageOn(birth, dateIn('Australia/Melbourne', instant)), 39, 'birthday already in Melbourne');
   t.equal(ageOn(birth, dateIn('UTC', instant)), 38, 'not yet in UTC');
+});
+
+t.test('the zone formatter cache stays bounded whatever zones the records name', async (t) => {
+  // Intl accepts zone names in any letter case, so records can name far more distinct zones than exist.
+  const zones = Intl.supportedValuesOf('timeZone');
+  let accepted = 0;
+  for (let i = 0; accepted < MAX_CACHED_ZONES * 3; i++) {
+    const zone = zones[i % zones.length]!;
+    const variant = i < zones.length ? zone : [...zone].map((c, k) => ((i >> (k % 8)) & 1 ? c.toUpperCase() : c.toLowerCase())).join('');
+    if (isKnownTimeZone(variant)) accepted++;
+  }
+  t.ok(accepted >= MAX_CACHED_ZONES * 3);
+  t.equal(cachedZoneCount(), MAX_CACHED_ZONES, 'at most MAX_CACHED_ZONES formatters are kept');
 });
 
 t.test('time zones and instants', async (t) => {

@@ -1,69 +1,134 @@
-// The directory cache on its own: TTL, shared misses, invalidation racing a slow query.
+// The directory cache on its own, against a real control plane: TTL, shared misses, invalidation
+// racing a slow query, and a bound on memory however many unknown slugs are asked for.
 import t from 'tap';
-import type { ControlDb } from '../../src/infra/db.ts';
+import pg from 'pg';
+import { Kysely, PostgresDialect, type KyselyPlugin } from 'kysely';
+import type { ControlDatabase } from '../../src/infra/db.ts';
 import { createTenantDirectory } from '../../src/tenancy/directory.ts';
+import { migrateControl } from '../../src/tenancy/migrations.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 
-/** A control-plane stand-in that counts look-ups and lets the test decide when each one answers. */
-function fakeControl() {
-  const calls: { slug: string; answer: (status: string | null) => void }[] = [];
-  const chain = {
-    slug: '',
-    select() {
-      return chain;
+/** A migrated control plane of its own, with a counter of the queries sent through it. */
+async function controlPlane(t: { teardown(fn: () => unknown): void }) {
+  const url = await createTestDatabase(t);
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  let queries = 0;
+  // While held, results of queries wait before reaching the directory (a slow answer whose data was
+  // read before whatever happens meanwhile). A Kysely plugin: the queries themselves are real.
+  let gate: Promise<void> | null = null;
+  let reached: () => void = () => {};
+  const selects = new WeakSet<object>();
+  const slowAnswers: KyselyPlugin = {
+    transformQuery: (args) => {
+      if (args.node.kind === 'SelectQueryNode') selects.add(args.queryId);
+      return args.node;
     },
-    where(_c: string, _op: string, slug: string) {
-      chain.slug = slug;
-      return chain;
-    },
-    executeTakeFirst() {
-      const slug = chain.slug;
-      return new Promise((resolve) => {
-        calls.push({
-          slug,
-          answer: (status) => resolve(status === null ? undefined : { id: '1', slug, display_name: slug, region_id: 'local', schema_name: 't_1', status }),
-        });
-      });
+    transformResult: async (args) => {
+      if (gate && selects.has(args.queryId)) {
+        reached();
+        await gate;
+      }
+      return args.result;
     },
   };
-  return { control: { selectFrom: () => chain } as unknown as ControlDb, calls };
+  const control = new Kysely<ControlDatabase>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [slowAnswers],
+    log: (event) => void (event.level === 'query' && queries++),
+  });
+  t.teardown(() => control.destroy());
+  await migrateControl(control);
+  await control.insertInto('control.regions').values({ id: 'local' }).execute();
+  const addClinic = async (slug: string, status: 'active' | 'suspended' = 'active') => {
+    const id = String(1000 + Math.floor(Math.random() * 1e6));
+    await control.insertInto('control.tenants').values({ id, slug, display_name: slug, region_id: 'local', schema_name: `t_${id}`, status }).execute();
+  };
+  const setStatus = (slug: string, status: 'active' | 'suspended') => control.updateTable('control.tenants').set({ status }).where('slug', '=', slug).execute();
+  /** Holds back the answers of selects; `reached` resolves once one is waiting. */
+  const hold = () => {
+    let release = () => {};
+    gate = new Promise((resolve) => (release = resolve));
+    const waiting = new Promise<void>((resolve) => (reached = resolve));
+    return {
+      reached: waiting,
+      release() {
+        gate = null;
+        release();
+      },
+    };
+  };
+  return { control, addClinic, setStatus, hold, queries: () => queries };
 }
 
 t.test('hits are served from memory until the TTL passes', async (t) => {
-  const { control, calls } = fakeControl();
+  const db = await controlPlane(t);
+  await db.addClinic('acme');
   let now = 1_000;
-  const directory = createTenantDirectory({ control, ttlMs: 5_000, now: () => now });
-  const first = directory.lookup('acme');
-  calls[0]!.answer('active');
-  t.equal((await first)?.status, 'active');
+  const directory = createTenantDirectory({ control: db.control, ttlMs: 5_000, max: 100, now: () => now });
+  const before = db.queries();
   t.equal((await directory.lookup('acme'))?.status, 'active');
-  t.equal(calls.length, 1, 'second look-up from cache');
+  await db.setStatus('acme', 'suspended'); // without NOTIFY: only the TTL brings it in
+  t.equal((await directory.lookup('acme'))?.status, 'active', 'second look-up from cache');
+  t.equal(db.queries() - before, 2, 'one look-up query (plus the update)');
   now += 5_001;
-  const third = directory.lookup('acme');
-  t.equal(calls.length, 2, 'expired entry is reloaded');
-  calls[1]!.answer('suspended');
-  t.equal((await third)?.status, 'suspended');
+  t.equal((await directory.lookup('acme'))?.status, 'suspended', 'expired entry is reloaded');
+  t.equal(db.queries() - before, 3);
 });
 
 t.test('misses are cached too, and concurrent look-ups share one query', async (t) => {
-  const { control, calls } = fakeControl();
-  const directory = createTenantDirectory({ control, ttlMs: 5_000 });
-  const many = Array.from({ length: 10 }, () => directory.lookup('ghost'));
-  t.equal(calls.length, 1);
-  calls[0]!.answer(null);
-  t.same(await Promise.all(many), Array(10).fill(null));
+  const db = await controlPlane(t);
+  const directory = createTenantDirectory({ control: db.control, ttlMs: 5_000, max: 100 });
+  const before = db.queries();
+  const many = await Promise.all(Array.from({ length: 10 }, () => directory.lookup('ghost')));
+  t.same(many, Array(10).fill(null));
   t.equal(await directory.lookup('ghost'), null);
-  t.equal(calls.length, 1);
+  t.equal(db.queries() - before, 1);
+});
+
+t.test('TTL 0: nothing is cached', async (t) => {
+  const db = await controlPlane(t);
+  await db.addClinic('acme');
+  const directory = createTenantDirectory({ control: db.control, ttlMs: 0, max: 100 });
+  const before = db.queries();
+  await directory.lookup('acme');
+  await directory.lookup('acme');
+  t.equal(db.queries() - before, 2);
+  t.equal(directory.size, 0);
 });
 
 t.test('an invalidation during a slow query is not undone by its stale answer', async (t) => {
-  const { control, calls } = fakeControl();
-  const directory = createTenantDirectory({ control, ttlMs: 60_000 });
+  const db = await controlPlane(t);
+  await db.addClinic('acme');
+  const directory = createTenantDirectory({ control: db.control, ttlMs: 60_000, max: 100 });
+  const held = db.hold();
+  const started = db.queries();
   const slow = directory.lookup('acme');
-  directory.invalidate('acme'); // the clinic changed while we were reading
-  calls[0]!.answer('active');
-  await slow;
-  const fresh = directory.lookup('acme');
-  t.equal(calls.length, 2, 'the stale answer was not cached');
-  calls[1]!.answer('suspended');
-  t.equal((await fresh)?.status, 'suspended');
+  await held.reached; // it has read 'active'; the answer is on its way
+  // The clinic changes meanwhile: the change commits, then its NOTIFY invalidates the entry.
+  await db.setStatus('acme', 'suspended');
+  directory.invalidate('acme');
+  held.release();
+  t.equal((await slow)?.status, 'suspended', 'the waiting caller gets the state after the change');
+  const afterSlow = db.queries();
+  t.equal((await directory.lookup('acme'))?.status, 'suspended', 'and that is what is cached');
+  t.equal(db.queries(), afterSlow, 'served from the cache');
+  t.ok(afterSlow - started >= 3, 'the stale read, the update and a fresh read');
+});
+
+t.test('20,000 look-ups of distinct unknown slugs leave the cache at its maximum', async (t) => {
+  const db = await controlPlane(t);
+  const max = 500;
+  const directory = createTenantDirectory({ control: db.control, ttlMs: 60_000, max });
+  const total = 20_000;
+  let next = 0;
+  let found = 0;
+  const worker = async () => {
+    while (next < total) {
+      if ((await directory.lookup(`nobody-${next++}`)) !== null) found++;
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  t.equal(found, 0);
+  t.equal(directory.size, max, 'bounded by max, not by the number of slugs asked for');
+  t.equal(directory.max, max);
 });

@@ -2,6 +2,7 @@
 import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 import t from 'tap';
+import { notifyTenantChanged } from '../../src/tenancy/directory.ts';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { buildTestApp, cli } from '../helpers/app.ts';
@@ -125,8 +126,13 @@ t.test('X-Forwarded-Host only from trusted proxies', async (t) => {
 });
 
 t.test('the common path costs no database round trip', async (t) => {
-  const { app, runtime } = await buildTestApp(t, { env: { BASE_DOMAIN: 'example.com' } });
+  const { app, runtime } = await buildTestApp(t, { env: { BASE_DOMAIN: 'example.com', TENANT_CACHE_TTL_MS: '3600000' } });
   await runtime.tenants.create({ slug: 'acme', displayName: 'Acme' });
+  // The creation's NOTIFYs reach the listener asynchronously; one sent now arrives after them all
+  // (one connection, in order), so once it is in, no late invalidation can empty the cache below.
+  const barrier = new Promise<void>((resolve) => runtime.directory.events.on('invalidated', (slug) => slug === 'barrier' && resolve()));
+  await notifyTenantChanged(runtime.databases.controlPool, 'barrier');
+  await barrier;
   await app.inject({ url: '/', headers: { host: 'acme.example.com' } });
   const before = await runtime.databases.controlPool.query("select xact_commit from pg_stat_database where datname = current_database()");
   // Count directory queries directly: the directory's size stays, and lookups hit the cache.

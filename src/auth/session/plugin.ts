@@ -16,7 +16,7 @@ import cookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
-import type { Region } from '../../infra/db.ts';
+import type { Clinics } from '../../tenancy/clinic.ts';
 import { cookieBelongsTo, newSessionId, unusableSessionId } from './id.ts';
 import { createSessionStore, type SessionStore } from './store.ts';
 import { judgeSession } from './timeouts.ts';
@@ -72,9 +72,9 @@ export function sessionCookieSettings(config: Pick<Config, 'publicScheme'>): Ses
 
 export interface SessionPluginOptions {
   config: Config;
-  /** From resolveSecrets(config): signs the session cookie. */
+  /** Signs the session cookie (runtime.secrets.sessionSecret). */
   secret: string;
-  regions: Map<string, Region>;
+  clinics: Clinics;
   /** Defaults to the clinics' own tables (createSessionStore); tests may wrap it. */
   store?: SessionStore;
   /** Clock for the timeouts (tests). */
@@ -99,7 +99,7 @@ async function sessions(app: FastifyInstance, options: SessionPluginOptions): Pr
     secret: options.secret,
     cookieName: name,
     cookie: cookieOptions,
-    store: options.store ?? createSessionStore({ regions: options.regions }),
+    store: options.store ?? createSessionStore({ clinics: options.clinics }),
     saveUninitialized: false,
     rolling: false,
     idGenerator: (request) => (request?.tenant ? newSessionId(request.tenant) : unusableSessionId()),
@@ -120,7 +120,8 @@ async function sessions(app: FastifyInstance, options: SessionPluginOptions): Pr
 export const sessionPlugin = fp(sessions, { name: 'sidechart-sessions', fastify: '5.x', dependencies: ['sidechart-tenancy'] });
 
 async function loadUser(request: FastifyRequest, now: number): Promise<void> {
-  const { tenant, tenantDb: db, session } = request;
+  const { tenant, session } = request;
+  const db = request.clinic?.db;
   if (!tenant || !db || !session || session.userId === undefined) return;
   if (session.tenantId !== tenant.id) return endSession(request, 'wrong_tenant');
   const row = session.loadedUser !== undefined ? session.loadedUser : await findUserForSession(db, session.userId);

@@ -2,7 +2,8 @@
 // platform provider): a new session ID with the old record destroyed (no fixation), bound to this
 // clinic, with the clinic's timeouts, then back to where the user was going.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../../infra/errors.ts';
+import { httpErrors } from '../../infra/errors.ts';
+import { authErrors } from '../errors.ts';
 import { safeReturnTo } from '../return-to.ts';
 import { startFreshSession, type SignInMethod } from './plugin.ts';
 import { sweepExpiredSessions } from './store.ts';
@@ -15,11 +16,12 @@ export async function signIn(
   user: { id: string },
   options: { method?: SignInMethod } = {},
 ): Promise<FastifyReply> {
-  const { tenant, tenantDb: db } = request;
-  if (!tenant || !db || !request.session) throw new AppError(404, 'not_found', 'There is no page at this address.');
+  const { tenant } = request;
+  const db = request.clinic?.db;
+  if (!tenant || !db || !request.session) throw httpErrors.notFound();
   const row = await findUserForSession(db, user.id);
   if (!row) throw new Error(`signIn: no user ${user.id} in this clinic`);
-  if (row.disabled) throw new AppError(403, 'account_disabled', 'This account is disabled. Ask your clinic administrator to enable it.');
+  if (row.disabled) throw authErrors.accountDisabled();
 
   const returnTo = safeReturnTo(request.session.returnTo) ?? '/';
   // Not regenerate(): in @fastify/session 11.1.x it may leave the old record in the store (issue

@@ -1,11 +1,10 @@
 // The @fastify/session store: each clinic's sessions in its own schema (`sessions`), in its own
-// region. The session ID names the region and schema (session-id.ts); the store reaches the table
-// only through scopeToTenant, like every other tenant query. IDs it cannot place read as "no
+// region. The session ID names the region and schema (id.ts); the store reaches the table only
+// through the clinic opener's scope (tenancy/clinic.ts), like every other tenant query. IDs it cannot place read as "no
 // session" (never an error page) and are never written.
 import { sql } from 'kysely';
 import type { Session } from 'fastify';
-import type { Region } from '../../infra/db.ts';
-import { scopeToTenant } from '../../tenancy/clinic.ts';
+import type { Clinics } from '../../tenancy/clinic.ts';
 import type { TenantDb } from '../../tenancy/tenant-database.ts';
 import { parseSessionId } from './id.ts';
 
@@ -24,12 +23,10 @@ function isMissingRelation(error: unknown): boolean {
   return code === '42P01' || code === '3F000';
 }
 
-export function createSessionStore(options: { regions: Map<string, Region> }) {
+export function createSessionStore(options: { clinics: Pick<Clinics, 'scopeAt'> }) {
   function locate(id: string): TenantDb | null {
     const location = parseSessionId(id);
-    if (location === null) return null;
-    const region = options.regions.get(location.regionId);
-    return region ? scopeToTenant(region, location.schemaName) : null;
+    return location === null ? null : (options.clinics.scopeAt(location)?.db ?? null);
   }
 
   return {

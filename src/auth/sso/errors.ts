@@ -3,7 +3,7 @@
 // refused; 502/503: the identity provider is down or misconfigured), and a message written for clinic
 // staff. Library errors from openid-client / oauth4webapi / @fastify/oauth2 are mapped here, never
 // shown as they are.
-import { AppError } from '../../infra/errors.ts';
+import { AppError, defineError, errorChain, type AppErrorOptions } from '../../infra/errors.ts';
 
 export type SsoFailure =
   | 'idp_unavailable'
@@ -20,11 +20,20 @@ export type SsoFailure =
   | 'not_admitted'
   | 'account_disabled';
 
+/** Page titles that say what happened to the sign-in, by status. */
+const TITLES: Record<number, string> = {
+  400: 'Sign-in did not finish',
+  403: 'Sign-in refused',
+  404: 'Not available',
+  502: 'Sign-in service problem',
+  503: 'Sign-in service unavailable',
+};
+
 export class SsoError extends AppError {
   readonly failure: SsoFailure;
 
-  constructor(statusCode: number, failure: SsoFailure, message: string, headers: Record<string, string> = {}) {
-    super(statusCode, failure, message, headers);
+  constructor(statusCode: number, failure: SsoFailure, message: string, options: AppErrorOptions = {}) {
+    super(statusCode, failure, message, { title: TITLES[statusCode], ...options });
     this.name = 'SsoError';
     this.failure = failure;
   }
@@ -34,33 +43,34 @@ export function isSsoError(error: unknown): error is SsoError {
   return error instanceof SsoError;
 }
 
+function defineSsoError<A extends unknown[] = []>(failure: SsoFailure, statusCode: number, message: string | ((...args: A) => string), headers?: Record<string, string>) {
+  return defineError<A>(failure, statusCode, message, {
+    ...(headers ? { headers } : {}),
+    make: (status, code, text, options) => new SsoError(status, code as SsoFailure, text, options),
+  }) as ((...args: A) => SsoError) & { code: string; statusCode: number };
+}
+
 const START_AGAIN = 'Go back to the sign-in page and start again.';
 
+/** What the error page of a sign-in offers: back to the clinic's sign-in page (request.backLink). */
+export function signInPageLink(href: string): { href: string; label: string } {
+  return { href, label: 'Back to the sign-in page' };
+}
+
 export const ssoErrors = {
-  unavailable: (provider: string) =>
-    new SsoError(503, 'idp_unavailable', `${provider} is not answering right now, so you cannot sign in with it. Try again in a few minutes; if it keeps happening, tell your clinic administrator.`, { 'retry-after': '30' }),
-  providerError: (provider: string) =>
-    new SsoError(502, 'idp_error', `${provider} answered with an error, so the sign-in could not finish. Try again in a few minutes; if it keeps happening, tell your clinic administrator.`),
-  misconfigured: (provider: string) =>
-    new SsoError(502, 'idp_misconfigured', `Sign-in with ${provider} is not set up correctly for this clinic. Ask your clinic administrator to check the single sign-on settings.`),
-  notEnabled: (what: string) => new SsoError(404, 'sso_not_enabled', `Sign-in with ${what} is not enabled for this clinic.`),
-  attemptMissing: () =>
-    new SsoError(400, 'sso_attempt_missing', `This sign-in has expired, was already used, or was started in another browser. ${START_AGAIN}`),
-  stateMismatch: () =>
-    new SsoError(400, 'sso_state_mismatch', `This answer from the identity provider does not belong to the sign-in started in this browser. ${START_AGAIN}`),
-  issuerMismatch: () =>
-    new SsoError(400, 'sso_issuer_mismatch', `This answer came from a different identity provider than the one you were sent to, so it was refused. ${START_AGAIN}`),
-  tokenInvalid: () =>
-    new SsoError(400, 'sso_token_invalid', `The identity provider's answer could not be verified, so it was refused. ${START_AGAIN}`),
-  codeRejected: () =>
-    new SsoError(400, 'sso_code_rejected', `The identity provider no longer accepts this sign-in (it was already used or took too long). ${START_AGAIN}`),
-  denied: () => new SsoError(403, 'sso_denied', `The identity provider did not sign you in. ${START_AGAIN}`),
-  handoffInvalid: () =>
-    new SsoError(400, 'sso_handoff_invalid', `This sign-in link is not valid here: it has expired, was already used, or belongs to another browser or clinic. ${START_AGAIN}`),
-  notAdmitted: (clinic: string, email: string | null) =>
-    new SsoError(403, 'not_admitted', `${email === null ? 'This account' : `The account ${email}`} is not allowed to sign in to ${clinic}. Ask your clinic administrator to invite you, then try again.`),
-  disabled: (clinic: string) =>
-    new SsoError(403, 'account_disabled', `Your Sidechart account at ${clinic} is disabled. Ask your clinic administrator.`),
+  unavailable: defineSsoError('idp_unavailable', 503, (provider: string) => `${provider} is not answering right now, so you cannot sign in with it. Try again in a few minutes; if it keeps happening, tell your clinic administrator.`, { 'retry-after': '30' }),
+  providerError: defineSsoError('idp_error', 502, (provider: string) => `${provider} answered with an error, so the sign-in could not finish. Try again in a few minutes; if it keeps happening, tell your clinic administrator.`),
+  misconfigured: defineSsoError('idp_misconfigured', 502, (provider: string) => `Sign-in with ${provider} is not set up correctly for this clinic. Ask your clinic administrator to check the single sign-on settings.`),
+  notEnabled: defineSsoError('sso_not_enabled', 404, (what: string) => `Sign-in with ${what} is not enabled for this clinic.`),
+  attemptMissing: defineSsoError('sso_attempt_missing', 400, `This sign-in has expired, was already used, or was started in another browser. ${START_AGAIN}`),
+  stateMismatch: defineSsoError('sso_state_mismatch', 400, `This answer from the identity provider does not belong to the sign-in started in this browser. ${START_AGAIN}`),
+  issuerMismatch: defineSsoError('sso_issuer_mismatch', 400, `This answer came from a different identity provider than the one you were sent to, so it was refused. ${START_AGAIN}`),
+  tokenInvalid: defineSsoError('sso_token_invalid', 400, `The identity provider's answer could not be verified, so it was refused. ${START_AGAIN}`),
+  codeRejected: defineSsoError('sso_code_rejected', 400, `The identity provider no longer accepts this sign-in (it was already used or took too long). ${START_AGAIN}`),
+  denied: defineSsoError('sso_denied', 403, `The identity provider did not sign you in. ${START_AGAIN}`),
+  handoffInvalid: defineSsoError('sso_handoff_invalid', 400, `This sign-in link is not valid here: it has expired, was already used, or belongs to another browser or clinic. ${START_AGAIN}`),
+  notAdmitted: defineSsoError('not_admitted', 403, (clinic: string, email: string | null) => `${email === null ? 'This account' : `The account ${email}`} is not allowed to sign in to ${clinic}. Ask your clinic administrator to invite you, then try again.`),
+  disabled: defineSsoError('account_disabled', 403, (clinic: string) => `Your Sidechart account at ${clinic} is disabled. Ask your clinic administrator.`),
 };
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
@@ -86,17 +96,6 @@ function field(error: unknown, name: string): unknown {
   return typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[name] : undefined;
 }
 
-/** The error and its causes, outermost first (bounded: causes can be cyclic). */
-function chain(error: unknown): unknown[] {
-  const out: unknown[] = [];
-  let current = error;
-  while (current !== undefined && current !== null && out.length < 6) {
-    out.push(current);
-    current = field(current, 'cause') ?? field(current, 'innerError') ?? (field(current, 'isBoom') === true ? field(current, 'data') : undefined);
-  }
-  return out;
-}
-
 /**
  * Maps whatever a provider interaction threw (discovery, token request, JWKS, ID token checks) to
  * what the user should be told. `phase` says what we were doing: in discovery even a malformed
@@ -106,26 +105,13 @@ function chain(error: unknown): unknown[] {
 export function classifyProviderError(error: unknown, provider: string, phase: 'discovery' | 'callback'): SsoError | null {
   if (isSsoError(error)) return error;
   const result = classify(error, provider, phase);
-  // Kept for the log line (sso-pages.ts), never for the page.
+  // Kept for the log line (the error handler logs the chain), never for the page.
   if (result !== null) result.cause = error;
   return result;
 }
 
-/**
- * The error chain as short lines for logs: names, codes and messages only. Library errors also
- * carry response objects and bodies, which do not belong in logs.
- */
-export function describeProviderError(error: unknown): string[] {
-  return chain(error).map((e) => {
-    const name = field(e, 'name');
-    const code = field(e, 'code');
-    const message = field(e, 'message');
-    return `${typeof name === 'string' ? name : typeof e}${typeof code === 'string' ? ` [${code}]` : ''}: ${typeof message === 'string' ? message.slice(0, 200) : String(e).slice(0, 200)}`;
-  });
-}
-
 function classify(error: unknown, provider: string, phase: 'discovery' | 'callback'): SsoError | null {
-  const errors = chain(error);
+  const errors = errorChain(error);
   const codes = errors.map((e) => field(e, 'code')).filter((c): c is string => typeof c === 'string');
   const names = errors.map((e) => field(e, 'name')).filter((n): n is string => typeof n === 'string');
 

@@ -1,44 +1,40 @@
-// Single sign-on, wired once at boot: the clinic's own OpenID provider (oidc-routes.ts), platform
-// providers on the clinic's host (platform-routes.ts) and on the auth host (platform.ts). Platform
-// providers are discovered here; one that does not answer is logged and shown as unavailable
-// rather than stopping the app. Registered after the session plugin (it uses request.session).
+// Single sign-on, wired once at boot: the clinic's own OpenID provider (clinic/), platform
+// providers on the clinic's host and on the auth host (platform/). Platform providers are
+// discovered here; one that does not answer is logged and shown as unavailable rather than
+// stopping the app. Registered after the session plugin (the routes use request.session).
+// Wrapped with fastify-plugin only to decorate the app with `platformProviders` (the sign-in page
+// lists them); its route plugins stay encapsulated.
+import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
-import { createSecretBox, parseKeyring } from '../../infra/crypto.ts';
-import { resolveSecrets } from '../../infra/secrets.ts';
-import type { Runtime } from '../../runtime.ts';
-import { createHandoffs } from './platform/handoffs.ts';
-import { createOidcClients, type OidcClients } from './clinic/clients.ts';
+import type { Config } from '../../config.ts';
+import type { SecretBox } from '../../infra/crypto.ts';
+import type { Clinics } from '../../tenancy/clinic.ts';
+import type { OidcClients } from './clinic/clients.ts';
 import { clinicOidcRoutes } from './clinic/clinic-host-routes.ts';
 import { platformAuthHostRoutes } from './platform/auth-host-routes.ts';
+import type { Handoffs } from './platform/handoffs.ts';
 import { discoverPlatformProviders, type PlatformProvider } from './platform/providers.ts';
-import { platformTenantRoutes } from './platform/clinic-host-routes.ts';
-import { createSsoTokens } from './tokens.ts';
+import { platformClinicHostRoutes } from './platform/clinic-host-routes.ts';
+import type { SsoTokens } from './tokens.ts';
 
-export interface SsoRoutesOptions {
-  runtime: Runtime;
+export interface SsoPluginOptions {
+  config: Config;
+  box: SecretBox;
+  tokens: SsoTokens;
+  handoffs: Handoffs;
+  oidcClients: OidcClients;
+  clinics: Clinics;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Platform providers as discovered at boot (the sign-in page lists the available ones). */
     platformProviders: readonly PlatformProvider[];
-    /** Per-clinic openid-client configurations; the admin pages call invalidate() after a change. */
-    oidcClients: OidcClients;
   }
 }
 
-export async function registerSso(app: FastifyInstance, options: SsoRoutesOptions): Promise<void> {
-  const { runtime } = options;
-  const { config } = runtime;
-  const secrets = resolveSecrets(config);
-  const tokens = createSsoTokens(secrets.sessionSecret);
-  const box = createSecretBox(parseKeyring(secrets.encryptionKeys));
-  const handoffs = createHandoffs({ control: runtime.databases.control, tokens });
-  const clients = createOidcClients({
-    ttlMs: config.oidc.discoveryTtlMs,
-    timeoutMs: config.oidc.httpTimeoutMs,
-    allowHttpIssuers: config.oidc.allowHttpIssuers,
-  });
+async function sso(app: FastifyInstance, options: SsoPluginOptions): Promise<void> {
+  const { config } = options;
   const providers = await discoverPlatformProviders(config.platformProviders, {
     timeoutMs: config.oidc.httpTimeoutMs,
     allowHttpIssuers: config.oidc.allowHttpIssuers,
@@ -47,11 +43,12 @@ export async function registerSso(app: FastifyInstance, options: SsoRoutesOption
     if (!provider.available) app.log.error({ provider: provider.id, problem: provider.problem }, 'platform provider unavailable: discovery failed at boot');
   }
   app.decorate('platformProviders', providers);
-  app.decorate('oidcClients', clients);
 
-  await app.register(clinicOidcRoutes, { config, clients, box });
+  await app.register(clinicOidcRoutes, { config, clients: options.oidcClients, box: options.box });
   if (providers.length > 0) {
-    await app.register(platformTenantRoutes, { config, providers, tokens, handoffs });
-    await app.register(platformAuthHostRoutes, { runtime, providers, tokens, handoffs });
+    await app.register(platformClinicHostRoutes, { config, providers, tokens: options.tokens, handoffs: options.handoffs });
+    await app.register(platformAuthHostRoutes, { config, providers, tokens: options.tokens, handoffs: options.handoffs, clinics: options.clinics });
   }
 }
+
+export const ssoPlugin = fp(sso, { name: 'sidechart-sso', fastify: '5.x', dependencies: ['sidechart-sessions'] });

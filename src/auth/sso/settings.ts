@@ -6,7 +6,7 @@
 import type { Config } from '../../config.ts';
 import { checkIssuerUrl } from '../../config.ts';
 import type { SecretBox } from '../../infra/crypto.ts';
-import { AppError } from '../../infra/errors.ts';
+import { authErrors } from '../errors.ts';
 import { isValidHostname } from '../../tenancy/host.ts';
 import type { TenantDb } from '../../tenancy/tenant-database.ts';
 import { updateAuthSettings, type AuthSettings, type AuthSettingsChange } from '../settings.ts';
@@ -38,9 +38,7 @@ export function clinicOidcOf(settings: AuthSettings): ClinicOidcSettings | null 
   return { issuer: oidcIssuer, clientId: oidcClientId, clientSecretSealed: oidcClientSecretSealed };
 }
 
-function invalid(message: string): AppError {
-  return new AppError(422, 'invalid_sso_settings', message);
-}
+const invalid = authErrors.invalidSsoSettings;
 
 /** Validates a change without touching the database (the CLI and admin forms show these messages). */
 export function checkSsoSettingsChange(change: SsoSettingsChange, config: Pick<Config, 'platformProviders' | 'oidc'>): SsoSettingsChange {

@@ -7,7 +7,7 @@ import { getAuthSettings, updateAuthSettings } from '../../../src/auth/settings.
 import { setUserDisabled } from '../../../src/auth/users.ts';
 import {
   PASSWORD, PATIENT_PATH, addUser, client, csrfTokenIn, sessionCookie, sessionIdOf, sessionRows, signInWithPassword, startAuthApp, tenantDb,
-} from '../../helpers/auth.ts';
+} from '../../helpers/fixtures.ts';
 
 t.test('button URL -> sign-in page -> back to the exact URL, signed in', async (t) => {
   const { runtime, origin } = await startAuthApp(t);

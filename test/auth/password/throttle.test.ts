@@ -5,7 +5,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { ACCOUNT_POLICY, ADDRESS_POLICY, lockSeconds } from '../../../src/auth/password/throttle.ts';
 import type { Runtime } from '../../../src/runtime.ts';
-import { PASSWORD, addUser, client, signInWithPassword, startAuthApp } from '../../helpers/auth.ts';
+import { PASSWORD, addUser, client, signInWithPassword, startAuthApp } from '../../helpers/fixtures.ts';
 
 t.test('lock lengths double up to a cap', async (t) => {
   const table: [number, number, number][] = [

@@ -12,10 +12,9 @@ t.test('only requests on the clinic the cookie names touch the store', async (t)
   const { runtime, config } = await buildTestApp(t);
   const acme = await runtime.tenants.create({ slug: 'acme', displayName: 'Acme' });
   await runtime.tenants.create({ slug: 'other', displayName: 'Other' });
-  const regions = runtime.databases.regions;
 
   const calls: string[] = [];
-  const real = createSessionStore({ regions });
+  const real = createSessionStore({ clinics: runtime.clinics });
   const spy: SessionStore = {
     get: (id, cb) => (calls.push(`get ${id.split('.').slice(0, 2).join('.')}`), real.get(id, cb)),
     set: (id, session, cb) => (calls.push(`set ${id.split('.').slice(0, 2).join('.')}`), real.set(id, session, cb)),
@@ -24,8 +23,8 @@ t.test('only requests on the clinic the cookie names touch the store', async (t)
 
   const app = Fastify({ logger: false });
   registerErrorHandling(app);
-  await app.register(tenancyPlugin, { baseDomains: config.baseDomains, directory: runtime.directory, regions });
-  await app.register(sessionPlugin, { config, secret: 'a-test-secret-of-at-least-32-characters', regions, store: spy });
+  await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics });
+  await app.register(sessionPlugin, { config, secret: 'a-test-secret-of-at-least-32-characters', clinics: runtime.clinics, store: spy });
   app.get('/start', async (request) => {
     request.session.returnTo = '/somewhere';
     return { user: request.user };

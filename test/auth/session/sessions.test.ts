@@ -7,7 +7,7 @@ import { updateAuthSettings } from '../../../src/auth/settings.ts';
 import { generateKeySpec } from '../../../src/infra/crypto.ts';
 import {
   PASSWORD, PATIENT_PATH, addUser, ageSession, client, csrfTokenIn, sessionCookie, sessionIdOf, sessionRows, signInWithPassword, startAuthApp, tenantDb,
-} from '../../helpers/auth.ts';
+} from '../../helpers/fixtures.ts';
 
 /** The attributes of a Set-Cookie line, lowercased names, in order, without the name=value pair. */
 function attributes(line: string): string[] {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { captureLogs } from '../../helpers/logs.ts';
 import { buildTestApp } from '../../helpers/app.ts';
-import { PASSWORD, TEST_AUTH_ENV, addUser, client, sessionCookie, sessionIdOf, signInWithPassword, registerEchoRoutes } from '../../helpers/auth.ts';
+import { PASSWORD, TEST_AUTH_ENV, addUser, client, sessionCookie, sessionIdOf, signInWithPassword, registerEchoRoutes } from '../../helpers/fixtures.ts';
 
 t.test('sign-in events are logged without secrets', async (t) => {
   const { logger, lines } = captureLogs();

@@ -5,7 +5,7 @@ import { buildTestApp, cli } from '../../helpers/app.ts';
 import { createSecretBox, generateKeySpec, parseKeyring } from '../../../src/infra/crypto.ts';
 import { clientSecretAad, checkSsoSettingsChange } from '../../../src/auth/sso/settings.ts';
 import { loadConfig } from '../../../src/config.ts';
-import { tenantDb } from '../../helpers/auth.ts';
+import { tenantDb } from '../../helpers/fixtures.ts';
 
 t.test('sidechart sso configure / show', async (t) => {
   const keys = generateKeySpec('k1');
@@ -48,19 +48,28 @@ t.test('sidechart sso configure / show', async (t) => {
   t.equal(copied.statusCode, 502);
   t.equal(copied.json().error, 'idp_misconfigured');
 
+  // How the command was called: usage errors, exit 2.
   const usage: [string[], string | undefined, RegExp][] = [
     [['sso', 'configure', 'alpha', '--issuer', 'https://x.example', '--client-id', 'c'], undefined, /needs --issuer, --client-id and --client-secret-stdin together/],
     [['sso', 'configure', 'alpha', '--issuer', 'https://x.example', '--client-id', 'c', '--client-secret-stdin'], '', /no client secret on standard input/],
+    [['sso', 'configure', 'alpha', '--remove-oidc', '--client-id', 'x'], undefined, /cannot be combined/],
+    [['sso', 'configure', 'alpha'], undefined, /nothing to change/],
+  ];
+  for (const [args, stdin, message] of usage) {
+    const run = await cli(env, args, stdin === undefined ? {} : { stdin });
+    t.equal(run.code, 2, args.join(' '));
+    t.match(run.err, message);
+  }
+  // What was asked for cannot be done: failures, exit 1.
+  const refused: [string[], string | undefined, RegExp][] = [
     [['sso', 'configure', 'alpha', '--issuer', 'x.example', '--client-id', 'c', '--client-secret-stdin'], 's', /The issuer is not a URL/],
     [['sso', 'configure', 'alpha', '--issuer', 'https://x.example?a=1', '--client-id', 'c', '--client-secret-stdin'], 's', /must not carry a query/],
     [['sso', 'configure', 'alpha', '--admit', 'everyone'], undefined, /Admit must be "invited" or "domain"/],
     [['sso', 'configure', 'alpha', '--allowed-domains', 'not a domain'], undefined, /is not an e-mail domain/],
     [['sso', 'configure', 'alpha', '--platform-providers', 'google'], undefined, /"google" is not a platform provider of this Sidechart \(known: acmeid\)/],
-    [['sso', 'configure', 'alpha', '--remove-oidc', '--client-id', 'x'], undefined, /cannot be combined/],
-    [['sso', 'configure', 'alpha'], undefined, /nothing to change/],
     [['sso', 'configure', 'nobody', '--admit', 'domain'], undefined, /nobody/],
   ];
-  for (const [args, stdin, message] of usage) {
+  for (const [args, stdin, message] of refused) {
     const run = await cli(env, args, stdin === undefined ? {} : { stdin });
     t.equal(run.code, 1, args.join(' '));
     t.match(run.err, message);

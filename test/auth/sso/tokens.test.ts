@@ -1,6 +1,7 @@
 // Signed values for the platform-provider hop: each purpose has its own key and audience, expiry is
 // enforced, tampering and junk are refused.
 import t from 'tap';
+import { hkdfSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { createSsoTokens } from '../../../src/auth/sso/tokens.ts';
 
@@ -30,7 +31,13 @@ t.test('alg none and wrong typ are refused', async (t) => {
   const body = Buffer.from(JSON.stringify({ iss: 'sidechart', aud: 'sidechart:handoff', exp: Math.floor(Date.now() / 1000) + 60, iat: Math.floor(Date.now() / 1000) })).toString('base64url');
   const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'sidechart-handoff' })).toString('base64url')}.${body}.`;
   t.equal(await tokens.verify('handoff', none), null, 'alg none');
-  const otherKey = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer('sidechart').setAudience('sidechart:handoff').setIssuedAt().setExpirationTime('1m').sign(new Uint8Array(32));
-  t.equal(await tokens.verify('handoff', otherKey), null);
+  // The hand-off key itself (derived as tokens.ts does), so only the typ header differs.
+  const handoffKey = new Uint8Array(hkdfSync('sha256', secret, 'sidechart-sso', 'sso-handoff', 32));
+  const signed = (typ: string, key = handoffKey) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ }).setIssuer('sidechart').setAudience('sidechart:handoff').setIssuedAt().setExpirationTime('1m').sign(key);
+  t.not(await tokens.verify('handoff', await signed('sidechart-handoff')), null, 'control: right key and typ verify');
+  t.equal(await tokens.verify('handoff', await signed('JWT')), null, 'right key, wrong typ');
+  t.equal(await tokens.verify('handoff', await signed('sidechart-attempt')), null, 'right key, typ of another purpose');
+  t.equal(await tokens.verify('handoff', await signed('sidechart-handoff', new Uint8Array(32))), null, 'right typ, another key');
   t.throws(() => createSsoTokens('short'), /at least 32/);
 });

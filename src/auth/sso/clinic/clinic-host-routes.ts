@@ -11,18 +11,19 @@
 //
 // The redirect URI is built from configuration and the clinic's stored slug, never from the Host.
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as oidc from 'openid-client';
 import type { Config } from '../../../config.ts';
 import type { SecretBox } from '../../../infra/crypto.ts';
 import { tenantUrl } from '../../../infra/urls.ts';
-import { requireTenant } from '../../../tenancy/plugin.ts';
+import { requireClinic, requireTenant } from '../../../tenancy/plugin.ts';
 import type { OidcClients } from './clients.ts';
 import { getAuthSettings } from '../../settings.ts';
 import { signIn } from '../../session/sign-in.ts';
 import { admitSsoUser } from '../accounts.ts';
-import { authorizationResponseQuery, readAttempt, type ClinicOidcAttempt } from '../attempt.ts';
+import { AuthorizationResponseQuery, readAttempt, type ClinicOidcAttempt } from '../attempt.ts';
+import { signInPageLink } from '../errors.ts';
 import { classifyProviderError, ssoErrors } from '../errors.ts';
-import { renderSsoError } from '../pages.ts';
 import { clientSecretAad, clinicOidcOf } from '../settings.ts';
 import { normalizeEmail } from '../../users.ts';
 
@@ -44,10 +45,13 @@ export interface ClinicOidcRoutesOptions {
   box: SecretBox;
 }
 
-export async function clinicOidcRoutes(app: FastifyInstance, options: ClinicOidcRoutesOptions): Promise<void> {
+export async function clinicOidcRoutes(fastify: FastifyInstance, options: ClinicOidcRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { config, clients, box } = options;
+  app.addHook('onRequest', async (request) => {
+    request.backLink = signInPageLink('/login');
+  });
   app.addHook('preHandler', requireTenant);
-  app.setErrorHandler((error, request, reply) => renderSsoError(request, reply, error, '/login'));
 
   /** The clinic's provider configuration, or the page that says why there is none. */
   async function clinicProvider(tenant: { id: string; schemaName: string }, settings: Awaited<ReturnType<typeof getAuthSettings>>) {
@@ -72,8 +76,8 @@ export async function clinicOidcRoutes(app: FastifyInstance, options: ClinicOidc
   }
 
   app.get(OIDC_LOGIN_PATH, async (request, reply) => {
-    const tenant = request.tenant!;
-    const { configuration } = await clinicProvider(tenant, await getAuthSettings(request.tenantDb!));
+    const { tenant, db } = requireClinic(request);
+    const { configuration } = await clinicProvider(tenant, await getAuthSettings(db));
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const attempt: ClinicOidcAttempt = {
       kind: 'clinic',
@@ -96,16 +100,11 @@ export async function clinicOidcRoutes(app: FastifyInstance, options: ClinicOidc
     return reply.redirect(url.href, 303);
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>(
+  app.get(
     OIDC_CALLBACK_PATH,
-    {
-      schema: {
-        querystring: authorizationResponseQuery,
-      },
-    },
+    { schema: { querystring: AuthorizationResponseQuery } },
     async (request, reply) => {
-      const tenant = request.tenant!;
-      const db = request.tenantDb!;
+      const { tenant, db } = requireClinic(request);
       reply.header('cache-control', 'no-store');
       // Single use: the attempt leaves the session before anything is checked.
       const attempt = readAttempt(request.session.oidc, 'clinic');

@@ -16,20 +16,20 @@
 // No session exists on this host and nothing here signs anyone in.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cookie from '@fastify/cookie';
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2';
 import { jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../../../config.ts';
-import { AppError } from '../../../infra/errors.ts';
-import type { Runtime } from '../../../runtime.ts';
+import { httpErrors } from '../../../infra/errors.ts';
+import { shapeOf } from '../../../infra/schemas.ts';
 import { originFor, tenantUrl } from '../../../infra/urls.ts';
-import { scopeToTenant } from '../../../tenancy/clinic.ts';
+import type { Clinics } from '../../../tenancy/clinic.ts';
 import type { Handoffs } from './handoffs.ts';
-import { authorizationResponseQuery } from '../attempt.ts';
-import type { PlatformProvider } from './providers.ts';
+import { AuthorizationResponseQuery } from '../attempt.ts';
+import { ProviderParams, type PlatformProvider } from './providers.ts';
 import { getAuthSettings } from '../../settings.ts';
-import { classifyProviderError, ssoErrors } from '../errors.ts';
-import { renderSsoError } from '../pages.ts';
+import { classifyProviderError, signInPageLink, ssoErrors } from '../errors.ts';
 import { stringClaim, type SsoTokens } from '../tokens.ts';
 import { normalizeEmail } from '../../users.ts';
 
@@ -38,7 +38,8 @@ export const AUTH_HOST_LABEL = 'auth';
 export const PLATFORM_LOGIN_TTL_SECONDS = 600;
 
 export interface PlatformAuthHostOptions {
-  runtime: Runtime;
+  config: Config;
+  clinics: Clinics;
   providers: readonly PlatformProvider[];
   tokens: SsoTokens;
   handoffs: Handoffs;
@@ -53,6 +54,17 @@ function transactionCookieName(config: Config): string {
   return config.publicScheme === 'https' ? '__Host-sidechart-sso' : 'sidechart-sso';
 }
 
+/** The claims of the signed transaction cookie (tokens.ts `transaction`). */
+const TransactionClaims = Type.Object({
+  tid: Type.String({ minLength: 1 }),
+  slug: Type.String({ minLength: 1 }),
+  aid: Type.String({ minLength: 1 }),
+  pid: Type.String({ minLength: 1 }),
+  st: Type.String({ minLength: 1 }),
+  n: Type.String({ minLength: 1 }),
+});
+const transactionClaims = shapeOf(TransactionClaims);
+
 interface Transaction {
   tenantId: string;
   slug: string;
@@ -62,17 +74,15 @@ interface Transaction {
   nonce: string;
 }
 
-export async function platformAuthHostRoutes(app: FastifyInstance, options: PlatformAuthHostOptions): Promise<void> {
-  const { runtime, tokens, handoffs } = options;
-  const { config } = runtime;
+export async function platformAuthHostRoutes(fastify: FastifyInstance, options: PlatformAuthHostOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { config, clinics, tokens, handoffs } = options;
   const https = config.publicScheme === 'https';
   const cookieName = transactionCookieName(config);
   const cookieOptions = { path: '/', httpOnly: true, secure: https, sameSite: 'lax' as const };
   const clients = new Map<string, OAuth2Namespace>();
   // The verified transaction of a callback request, for the plugin's checkStateFunction.
   const transactionOf = new WeakMap<FastifyRequest, Transaction>();
-  // Where an error page sends the user back to, once we know which clinic they came from.
-  const loginUrlOf = new WeakMap<FastifyRequest, string>();
   if (!app.hasReplyDecorator('setCookie')) await app.register(cookie);
 
   for (const provider of options.providers) {
@@ -104,11 +114,8 @@ export async function platformAuthHostRoutes(app: FastifyInstance, options: Plat
   }
 
   app.addHook('onRequest', async (request) => {
-    if (request.site?.kind !== 'reserved' || request.site.label !== AUTH_HOST_LABEL) {
-      throw new AppError(404, 'not_found', 'There is no page at this address.');
-    }
+    if (request.site?.kind !== 'reserved' || request.site.label !== AUTH_HOST_LABEL) throw httpErrors.notFound();
   });
-  app.setErrorHandler((error, request, reply) => renderSsoError(request, reply, error, loginUrlOf.get(request) ?? null));
 
   function providerFor(id: string): { provider: PlatformProvider & { available: true }; client: OAuth2Namespace } {
     const provider = options.providers.find((p) => p.id === id);
@@ -117,22 +124,12 @@ export async function platformAuthHostRoutes(app: FastifyInstance, options: Plat
     return { provider, client: clients.get(id)! };
   }
 
-  const providerParams = {
-    type: 'object',
-    required: ['provider'],
-    properties: { provider: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,30}$' } },
-  } as const;
-
-  app.get<{ Params: { provider: string }; Querystring: { tenant: string; attempt: string } }>(
+  app.get(
     '/sso/:provider/start',
     {
       schema: {
-        params: providerParams,
-        querystring: {
-          type: 'object',
-          required: ['tenant', 'attempt'],
-          properties: { tenant: { type: 'string', maxLength: 63 }, attempt: { type: 'string', maxLength: 2048 } },
-        },
+        params: ProviderParams,
+        querystring: Type.Object({ tenant: Type.String({ maxLength: 63 }), attempt: Type.String({ maxLength: 2048 }) }),
       },
     },
     async (request, reply) => {
@@ -143,11 +140,12 @@ export async function platformAuthHostRoutes(app: FastifyInstance, options: Plat
       if (!claims || tenantId === null || attemptId === null || stringClaim(claims, 'pid') !== provider.id || stringClaim(claims, 'slug') !== request.query.tenant) {
         throw ssoErrors.attemptMissing();
       }
-      const tenant = await runtime.directory.lookup(request.query.tenant);
-      const region = tenant ? runtime.databases.regions.get(tenant.regionId) : undefined;
-      if (!tenant || tenant.status !== 'active' || tenant.id !== tenantId || !region) throw ssoErrors.attemptMissing();
-      loginUrlOf.set(request, tenantUrl(config, tenant.slug, '/login'));
-      const settings = await getAuthSettings(scopeToTenant(region, tenant.schemaName));
+      // The clinic the reference names, if it may still be served (any refusal reads as "no attempt").
+      const clinic = await clinics.open(request.query.tenant, { for: 'visitor' }).catch(() => null);
+      if (clinic === null || clinic.tenant.id !== tenantId) throw ssoErrors.attemptMissing();
+      const { tenant } = clinic;
+      request.backLink = signInPageLink(tenantUrl(config, tenant.slug, '/login'));
+      const settings = await getAuthSettings(clinic.db);
       if (!settings.platformProviders.includes(provider.id)) throw ssoErrors.notEnabled(provider.config.name);
 
       const nonce = randomBytes(32).toString('base64url');
@@ -166,14 +164,9 @@ export async function platformAuthHostRoutes(app: FastifyInstance, options: Plat
     },
   );
 
-  app.get<{ Params: { provider: string }; Querystring: Record<string, string | undefined> }>(
+  app.get(
     '/sso/:provider/callback',
-    {
-      schema: {
-        params: providerParams,
-        querystring: authorizationResponseQuery,
-      },
-    },
+    { schema: { params: ProviderParams, querystring: AuthorizationResponseQuery } },
     async (request, reply) => {
       const { provider, client } = providerFor(request.params.provider);
       reply.header('cache-control', 'no-store');
@@ -181,7 +174,7 @@ export async function platformAuthHostRoutes(app: FastifyInstance, options: Plat
       reply.clearCookie(cookieName, cookieOptions);
       const transaction = await readTransaction(request.cookies[cookieName]);
       if (transaction === null || transaction.providerId !== provider.id) throw ssoErrors.attemptMissing();
-      loginUrlOf.set(request, tenantUrl(config, transaction.slug, '/login'));
+      request.backLink = signInPageLink(tenantUrl(config, transaction.slug, '/login'));
       const { query } = request;
       // RFC 9207: an answer naming another issuer is refused before its code goes anywhere.
       if (query.iss !== undefined ? query.iss !== provider.metadata.issuer : provider.metadata.issParameterSupported) {
@@ -216,11 +209,8 @@ export async function platformAuthHostRoutes(app: FastifyInstance, options: Plat
 
   async function readTransaction(cookie: string | undefined): Promise<Transaction | null> {
     const claims = await tokens.verify('transaction', cookie);
-    if (claims === null) return null;
-    const fields = ['tid', 'slug', 'aid', 'pid', 'st', 'n'].map((name) => stringClaim(claims, name));
-    if (fields.some((f) => f === null)) return null;
-    const [tenantId, slug, attemptId, providerId, state, nonce] = fields as string[];
-    return { tenantId: tenantId!, slug: slug!, attemptId: attemptId!, providerId: providerId!, state: state!, nonce: nonce! };
+    if (!transactionClaims.check(claims)) return null;
+    return { tenantId: claims.tid, slug: claims.slug, attemptId: claims.aid, providerId: claims.pid, state: claims.st, nonce: claims.n };
   }
 
   async function verifyIdToken(provider: PlatformProvider & { available: true }, idToken: string, nonce: string): Promise<JWTPayload> {

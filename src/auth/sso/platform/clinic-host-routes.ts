@@ -11,21 +11,21 @@
 //                              with a session on this host.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../../../config.ts';
 import { originFor } from '../../../infra/urls.ts';
-import { requireTenant } from '../../../tenancy/plugin.ts';
+import { requireClinic, requireTenant } from '../../../tenancy/plugin.ts';
 import type { Handoffs } from './handoffs.ts';
 import { AUTH_HOST_LABEL, PLATFORM_LOGIN_TTL_SECONDS } from './auth-host-routes.ts';
-import type { PlatformProvider } from './providers.ts';
+import { ProviderParams, type PlatformProvider } from './providers.ts';
 import { getAuthSettings } from '../../settings.ts';
 import { signIn } from '../../session/sign-in.ts';
 import { admitSsoUser } from '../accounts.ts';
 import { readAttempt, type PlatformAttempt } from '../attempt.ts';
-import { ssoErrors } from '../errors.ts';
-import { renderSsoError } from '../pages.ts';
+import { signInPageLink, ssoErrors } from '../errors.ts';
 import type { SsoTokens } from '../tokens.ts';
 
-export interface PlatformTenantRoutesOptions {
+export interface PlatformClinicHostRoutesOptions {
   config: Config;
   providers: readonly PlatformProvider[];
   tokens: SsoTokens;
@@ -36,17 +36,19 @@ export function platformLoginPath(providerId: string): string {
   return `/login/sso/${providerId}`;
 }
 
-export async function platformTenantRoutes(app: FastifyInstance, options: PlatformTenantRoutesOptions): Promise<void> {
+export async function platformClinicHostRoutes(fastify: FastifyInstance, options: PlatformClinicHostRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { config, providers, tokens, handoffs } = options;
+  app.addHook('onRequest', async (request) => {
+    request.backLink = signInPageLink('/login');
+  });
   app.addHook('preHandler', requireTenant);
-  app.setErrorHandler((error, request, reply) => renderSsoError(request, reply, error, '/login'));
 
-  app.get<{ Querystring: { token: string } }>(
+  app.get(
     '/login/sso/complete',
-    { schema: { querystring: { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 4096 } } } } },
+    { schema: { querystring: Type.Object({ token: Type.String({ maxLength: 4096 }) }) } },
     async (request, reply) => {
-      const tenant = request.tenant!;
-      const db = request.tenantDb!;
+      const { tenant, db } = requireClinic(request);
       reply.header('cache-control', 'no-store');
       // Both are single use: the token is burnt and the attempt leaves the session, whatever follows.
       const handoff = await handoffs.consume(request.query.token);
@@ -77,13 +79,13 @@ export async function platformTenantRoutes(app: FastifyInstance, options: Platfo
     },
   );
 
-  app.get<{ Params: { provider: string } }>(
+  app.get(
     '/login/sso/:provider',
-    { schema: { params: { type: 'object', required: ['provider'], properties: { provider: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,30}$' } } } } },
+    { schema: { params: ProviderParams } },
     async (request, reply) => {
-      const tenant = request.tenant!;
+      const { tenant, db } = requireClinic(request);
       const provider = providers.find((p) => p.id === request.params.provider);
-      const settings = await getAuthSettings(request.tenantDb!);
+      const settings = await getAuthSettings(db);
       if (provider === undefined || !settings.platformProviders.includes(provider.id)) throw ssoErrors.notEnabled(provider?.config.name ?? 'this provider');
       if (!provider.available) throw ssoErrors.unavailable(provider.config.name);
 

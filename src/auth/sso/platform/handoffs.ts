@@ -8,21 +8,28 @@
 //     it only for its own tenant and for the login attempt kept in the browser's own session.
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type ColumnType } from 'kysely';
+import { Type, type Static } from 'typebox';
+import { shapeOf } from '../../../infra/schemas.ts';
 import type { ControlDb } from '../../../infra/db.ts';
 import { stringClaim, type SsoTokens } from '../tokens.ts';
 
 export const HANDOFF_TTL_SECONDS = 60;
 
-/** Who the identity provider said signed in, and for which login attempt. */
-export interface HandoffPayload {
-  attemptId: string;
-  providerId: string;
-  issuer: string;
-  subject: string;
-  email: string | null;
-  emailVerified: boolean;
-  name: string | null;
-}
+const Text = Type.String({ minLength: 1 });
+
+/** Who the identity provider said signed in, and for which login attempt (stored as JSON). */
+const HandoffPayloadSchema = Type.Object({
+  attemptId: Text,
+  providerId: Text,
+  issuer: Text,
+  subject: Text,
+  email: Type.Union([Type.String(), Type.Null()]),
+  emailVerified: Type.Boolean(),
+  name: Type.Union([Type.String(), Type.Null()]),
+});
+const handoffPayload = shapeOf(HandoffPayloadSchema);
+
+export type HandoffPayload = Static<typeof HandoffPayloadSchema>;
 
 export interface HandoffsTable {
   id_hash: string;
@@ -46,16 +53,11 @@ function hashId(id: string): string {
   return createHash('sha256').update(id, 'utf8').digest('hex');
 }
 
+/** The stored payload, or null when the row holds anything else (another version, tampering). */
 function parsePayload(value: unknown): HandoffPayload | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const v = value as Record<string, unknown>;
-  const str = (key: string): string | null => (typeof v[key] === 'string' && v[key] !== '' ? (v[key] as string) : null);
-  const attemptId = str('attemptId');
-  const providerId = str('providerId');
-  const issuer = str('issuer');
-  const subject = str('subject');
-  if (attemptId === null || providerId === null || issuer === null || subject === null) return null;
-  return { attemptId, providerId, issuer, subject, email: str('email'), emailVerified: v.emailVerified === true, name: str('name') };
+  if (!handoffPayload.check(value)) return null;
+  const { attemptId, providerId, issuer, subject, email, emailVerified, name } = value;
+  return { attemptId, providerId, issuer, subject, email: email || null, emailVerified, name: name || null };
 }
 
 export function createHandoffs(options: { control: ControlDb; tokens: SsoTokens; ttlSeconds?: number }) {

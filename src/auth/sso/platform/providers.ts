@@ -3,8 +3,24 @@
 // discovery fails at boot is kept, marked unavailable: its buttons answer with a clear 503 page
 // instead of the whole app refusing to start because one identity provider was down.
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { Type } from 'typebox';
 import type { PlatformProviderConfig } from '../../../config.ts';
-import { checkIssuerUrl } from '../../../config.ts';
+import { checkIssuerUrl, PROVIDER_ID_PATTERN } from '../../../config.ts';
+import { shapeOf } from '../../../infra/schemas.ts';
+
+/** `:provider` in the platform sign-in routes of both hosts. */
+export const ProviderParams = Type.Object({ provider: Type.String({ pattern: PROVIDER_ID_PATTERN }) });
+
+/** The part of an OIDC discovery document (OIDC Discovery 1.0 section 3) Sidechart relies on. */
+const DiscoveryDocument = Type.Object({
+  issuer: Type.String(),
+  authorization_endpoint: Type.String(),
+  token_endpoint: Type.String(),
+  jwks_uri: Type.String(),
+  authorization_response_iss_parameter_supported: Type.Optional(Type.Unknown()),
+  id_token_signing_alg_values_supported: Type.Optional(Type.Array(Type.Unknown())),
+});
+const discoveryDocument = shapeOf(DiscoveryDocument);
 
 export interface ProviderMetadata {
   issuer: string;
@@ -29,25 +45,25 @@ function discoveryUrl(issuer: string): string {
 
 /** Validates a discovery document against the issuer we expect (OIDC Discovery 1.0 section 4.3). */
 export function parseProviderMetadata(doc: unknown, expectedIssuer: string, allowHttp: boolean): ProviderMetadata {
-  if (typeof doc !== 'object' || doc === null) throw new Error('discovery document is not a JSON object');
-  const d = doc as Record<string, unknown>;
-  if (d.issuer !== expectedIssuer) throw new Error(`discovery document names issuer ${JSON.stringify(d.issuer)}, expected ${expectedIssuer}`);
-  const endpoint = (name: string): string => {
-    const value = d[name];
-    if (typeof value !== 'string') throw new Error(`discovery document has no ${name}`);
+  if (!discoveryDocument.check(doc)) {
+    if (typeof doc !== 'object' || doc === null) throw new Error('discovery document is not a JSON object');
+    const field = discoveryDocument.problemField(doc);
+    throw new Error(field === null ? `discovery document ${discoveryDocument.problem(doc)}` : `discovery document has no ${field}`);
+  }
+  if (doc.issuer !== expectedIssuer) throw new Error(`discovery document names issuer ${JSON.stringify(doc.issuer)}, expected ${expectedIssuer}`);
+  const endpoint = (name: 'authorization_endpoint' | 'token_endpoint' | 'jwks_uri'): string => {
+    const value = doc[name];
     const problem = checkIssuerUrl(value.split('?')[0]!, allowHttp);
     if (problem !== null) throw new Error(`${name} ${problem}`);
     return value;
   };
-  const algorithms = Array.isArray(d.id_token_signing_alg_values_supported)
-    ? d.id_token_signing_alg_values_supported.filter((a): a is string => typeof a === 'string' && ASYMMETRIC.has(a))
-    : [];
+  const algorithms = (doc.id_token_signing_alg_values_supported ?? []).filter((a): a is string => typeof a === 'string' && ASYMMETRIC.has(a));
   return {
     issuer: expectedIssuer,
     authorizationEndpoint: endpoint('authorization_endpoint'),
     tokenEndpoint: endpoint('token_endpoint'),
     jwksUri: endpoint('jwks_uri'),
-    issParameterSupported: d.authorization_response_iss_parameter_supported === true,
+    issParameterSupported: doc.authorization_response_iss_parameter_supported === true,
     idTokenAlgorithms: algorithms.length > 0 ? algorithms : ['RS256'],
   };
 }

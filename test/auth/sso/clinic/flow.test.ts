@@ -7,7 +7,7 @@ import t from 'tap';
 import { buildTestApp, cli } from '../../../helpers/app.ts';
 import { createHttpClient, type HttpClient, type HttpResponse } from '../../../helpers/http-client.ts';
 import { startOidcProvider, type OidcTestProvider } from '../../../helpers/oidc-provider.ts';
-import { addUser, registerEchoRoutes, TEST_AUTH_ENV, tenantDb } from '../../../helpers/auth.ts';
+import { addUser, registerEchoRoutes, TEST_AUTH_ENV, tenantDb } from '../../../helpers/fixtures.ts';
 import { setUserDisabled } from '../../../../src/auth/users.ts';
 import { generateKeySpec } from '../../../../src/infra/crypto.ts';
 

@@ -1,6 +1,6 @@
-// Shared set-up for the auth tests: an app listening on loopback with throwaway routes that need a
-// user (the real patient page is built elsewhere), users created with cheap argon2 parameters, and
-// the steps of a browser signing in.
+// The fixtures every test shares: users created with cheap argon2 parameters, a clinic's scoped
+// handle opened the way the app opens it, the steps of a browser signing in, an app listening on
+// loopback with throwaway routes that need a user, and the session rows behind a cookie.
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { buildTestApp, type TestApp } from './app.ts';
@@ -10,7 +10,7 @@ import { createPasswordHasher } from '../../src/auth/password/hasher.ts';
 import { createUser } from '../../src/auth/users.ts';
 import type { Role } from '../../src/auth/tables.ts';
 import type { Runtime } from '../../src/runtime.ts';
-import { scopeToTenant } from '../../src/tenancy/clinic.ts';
+import type { Clinic } from '../../src/tenancy/clinic.ts';
 import type { TenantDb } from '../../src/tenancy/tenant-database.ts';
 
 interface Teardown {
@@ -45,14 +45,18 @@ export async function startAuthApp(t: Teardown, options: { env?: Record<string, 
   return { ...testApp, port, origin: (slug) => `http://${slug}.localhost:${port}` };
 }
 
-export async function tenantDb(runtime: Runtime, slug: string): Promise<TenantDb> {
-  const tenant = await runtime.tenants.find(slug);
-  return scopeToTenant(runtime.databases.regions.get(tenant.regionId)!, tenant.schemaName);
+/** A clinic opened the way operators' commands open it (tenancy/clinic.ts). */
+export function openClinic(runtime: Pick<Runtime, 'clinics'>, slug: string): Promise<Clinic> {
+  return runtime.clinics.open(slug, { for: 'operator' });
+}
+
+export async function tenantDb(runtime: Pick<Runtime, 'clinics'>, slug: string): Promise<TenantDb> {
+  return (await openClinic(runtime, slug)).db;
 }
 
 const hasher = createPasswordHasher({ memoryKib: 64 });
 
-export async function addUser(runtime: Runtime, slug: string, input: { email: string; password?: string | null; role?: Role; name?: string }) {
+export async function addUser(runtime: Pick<Runtime, 'clinics'>, slug: string, input: { email: string; password?: string | null; role?: Role; name?: string }) {
   const db = await tenantDb(runtime, slug);
   const password = input.password === undefined ? PASSWORD : input.password;
   return createUser(db, {
@@ -75,8 +79,8 @@ export function csrfTokenIn(page: HttpResponse): string {
   return match[1]!;
 }
 
-/** GET /login then POST the form; returns the POST's response. */
-export async function signInWithPassword(http: HttpClient, origin: string, email: string, password: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+/** GET /login then POST the form; returns the POST's response (303 on success). */
+export async function signInWithPassword(http: HttpClient, origin: string, email: string, password = PASSWORD, headers: Record<string, string> = {}): Promise<HttpResponse> {
   const page = await http.get(`${origin}/login`, { headers });
   return http.post(`${origin}/login`, { email, password, _csrf: csrfTokenIn(page) }, { headers });
 }
