@@ -16,7 +16,7 @@ export function registerMigrateCommand(program: Command, context: CliContext): v
   program
     .command('migrate')
     .description('migrate the control plane and every clinic schema')
-    .option('--concurrency <n>', 'clinics migrated at once (per run, across regions)', concurrency, 4)
+    .option('--concurrency <n>', 'clinics migrated at once in each region', concurrency, 4)
     .option('--json', 'print JSON')
     .action(async (opts: { concurrency: number; json?: boolean }) => {
       const runtime = await context.runtime(); // migrates the control plane on open

@@ -97,7 +97,7 @@ export function createTenantService(deps: TenantServiceDeps) {
      * Migrates every clinic behind the latest version (and finishes half-created ones), with
      * bounded concurrency; see migrations.ts.
      */
-    migrateBehind(options: Pick<MigrateTenantsOptions, 'concurrency' | 'onStart' | 'onResult'>) {
+    migrateBehind(options: Pick<MigrateTenantsOptions, 'concurrency' | 'onStart' | 'onResult' | 'lockTimeoutMs'>) {
       return migrateTenants({ ...options, control: deps.control, regions: deps.regions, provider, notifyChange: notify });
     },
 

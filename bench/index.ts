@@ -1,0 +1,91 @@
+// `npm run bench [-- --scenario a,b] [-- --full]`: every scenario measures what it compares in the
+// same run and prints ratios or rates; nothing is asserted. Scenarios:
+//   patient-view   the signed-in patient view against a one-query Fastify baseline (bench/run.ts)
+//   provisioning   clinics/s in windows as clinics accumulate, 4 at a time, and a no-op migrate over
+//                  all of them (bench/scale.ts)
+//   migrations     an additive migration over many clinics (bench/scale.ts)
+// The default is quick (a few minutes); --full runs the sizes the issue targets (10,000 clinics) and
+// writes BENCHMARKS.md. Results also go to .data/bench/report.json and report.md.
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.ts';
+import { migrations, provisioning, type MigrationsResult, type ProvisioningResult } from './scale.ts';
+
+const args = process.argv.slice(2);
+const full = args.includes('--full');
+const scenarioArg = args.find((a, i) => args[i - 1] === '--scenario') ?? args.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
+const ALL = ['patient-view', 'provisioning', 'migrations'] as const;
+const scenarios = scenarioArg ? scenarioArg.split(',') : [...ALL];
+for (const s of scenarios) {
+  if (!(ALL as readonly string[]).includes(s)) {
+    process.stderr.write(`bench: unknown scenario "${s}" (known: ${ALL.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+let stopEmbedded = async () => {};
+let serverUrl = process.env.DATABASE_URL;
+if (!serverUrl) {
+  const embedded = await startEmbeddedPostgres({ dataDir: path.resolve('.data/bench-pg'), port: 5490, database: 'postgres' });
+  serverUrl = embedded.adminUrl;
+  stopEmbedded = embedded.stop;
+}
+const admin = new pg.Client({ connectionString: serverUrl });
+await admin.connect();
+const pgVersion = String((await admin.query('show server_version')).rows[0].server_version);
+await admin.end();
+const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL ${pgVersion}, Node ${process.version}`;
+log(`Sidechart bench (${full ? 'full' : 'quick'}): ${scenarios.join(', ')}\n  machine: ${machine}`);
+
+const report: { date: string; machine: string; full: boolean; provisioning?: ProvisioningResult; migrations?: MigrationsResult } = {
+  date: new Date().toISOString(),
+  machine,
+  full,
+};
+try {
+  if (scenarios.includes('provisioning')) {
+    log('\nprovisioning');
+    report.provisioning = await provisioning({ serverUrl, log, total: full ? 10_000 : 500, window: full ? 1_000 : 100 });
+  }
+  if (scenarios.includes('migrations')) {
+    log('\nmigrations');
+    report.migrations = await migrations({ serverUrl, log, clinics: full ? 1_000 : 300, concurrency: 4 });
+  }
+  if (scenarios.includes('patient-view')) {
+    log('\npatient view');
+    process.env.DATABASE_URL = serverUrl;
+    await (await import('./run.ts')).patientView();
+  }
+} finally {
+  await stopEmbedded();
+}
+
+const lines = [`# Sidechart benchmark (${full ? 'full' : 'quick'}, ${report.date})`, '', `Machine: ${machine}`, ''];
+if (report.provisioning) {
+  const p = report.provisioning;
+  const first = p.windows[0]!;
+  const last = p.windows.at(-1)!;
+  lines.push(
+    '| Provisioning | Sidechart | django-tenants 3.5 (same kind of machine) |',
+    '|---|---|---|',
+    `| clinics ${first.from + 1}-${first.to}, sequential | ${first.perSecond.toFixed(1)} /s | 7.4 /s |`,
+    `| clinics ${last.from + 1}-${last.to}, sequential | ${last.perSecond.toFixed(1)} /s (last/first ${(last.perSecond / first.perSecond).toFixed(2)}x) | slows as schemas accumulate |`,
+    `| 4 at a time, after ${p.concurrent.at} | ${p.concurrent.perSecond.toFixed(1)} /s | |`,
+    `| no-op migrate over ${p.noOp.clinics} clinics | ${p.noOp.seconds.toFixed(2)} s | 46 s for 1,000 |`,
+    '',
+  );
+}
+if (report.migrations) {
+  const m = report.migrations;
+  lines.push('| Migrations | Sidechart | django-tenants 3.5 |', '|---|---|---|', `| additive over ${m.clinics} clinics | ${m.additiveSeconds.toFixed(2)} s (${m.additiveFailed} failed) | 65 s for 1,000 |`, '');
+}
+const markdown = lines.join('\n');
+await mkdir('.data/bench', { recursive: true });
+await writeFile('.data/bench/report.json', `${JSON.stringify(report, null, 2)}\n`);
+await writeFile('.data/bench/report.md', `${markdown}\n`);
+if (full) await writeFile('BENCHMARKS.md', `${markdown}\n`);
+log(`\nreport: .data/bench/report.json, .data/bench/report.md${full ? ', BENCHMARKS.md' : ''}`);
+process.exit(0);
