@@ -1,8 +1,15 @@
 // `sidechart tenants ...` and `sidechart regions ...`: the SRE's lifecycle commands.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { tenantUrl } from '../infra/urls.ts';
 import type { TenantSummary } from '../tenancy/tenants.ts';
+import { bulkCreate, readBulkSource } from './bulk-create.ts';
 import { report, type CliContext } from './context.ts';
+import { cliErrors } from './errors.ts';
+
+function concurrencyOption(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 32) throw new InvalidArgumentError('must be a whole number from 1 to 32');
+  return Number(value);
+}
 
 function describe(context: CliContext, t: TenantSummary): string {
   return [
@@ -21,14 +28,33 @@ export function registerTenantCommands(program: Command, context: CliContext): v
   const tenants = program.command('tenants').description('create, list and change clinics (tenants)');
 
   tenants
-    .command('create <slug>')
-    .description('create a clinic: its address, its schema in a region, status active when built')
+    .command('create [slug]')
+    .description('create a clinic (its address, its schema in a region, status active when built), or many with --from-file')
     .option('--region <id>', 'region to place the clinic in (default: DEFAULT_REGION)')
     .option('--name <name>', 'display name (default: the slug)')
+    .option('--from-file <file>', 'create one clinic per line "slug[,name[,region]]" ("-" for standard input)')
+    .option('--concurrency <n>', 'with --from-file: clinics created at once', concurrencyOption, 4)
     .option('--json', 'print JSON')
-    .action(async (slug: string, opts: { region?: string; name?: string; json?: boolean }) => {
+    .action(async (slug: string | undefined, opts: { region?: string; name?: string; fromFile?: string; concurrency: number; json?: boolean }) => {
+      if ((slug === undefined) === (opts.fromFile === undefined)) throw cliErrors.usage('name one clinic, or pass --from-file FILE');
+      if (opts.fromFile !== undefined && (opts.name !== undefined || opts.region !== undefined)) {
+        throw cliErrors.usage('--name and --region belong in the file with --from-file (slug,name,region)');
+      }
       const { tenants: service } = await context.runtime();
-      const tenant = await service.create({ slug, ...(opts.name ? { displayName: opts.name } : {}), ...(opts.region ? { regionId: opts.region } : {}) });
+      if (opts.fromFile !== undefined) {
+        const text = await readBulkSource(opts.fromFile, context.io);
+        const run = await bulkCreate({ tenants: service, text, io: context.io, json: opts.json === true, concurrency: opts.concurrency });
+        const summary = `created ${run.created}, failed ${run.failed} in ${run.seconds.toFixed(1)} s`;
+        if (opts.json) context.io.out(JSON.stringify({ created: run.created, failed: run.failed, seconds: run.seconds, results: run.results }, null, 2));
+        else {
+          // With a progress bar the per-line results were not printed: the failures still are.
+          if (context.io.interactive) for (const r of run.results) if (r.outcome === 'failed') context.io.out(`line ${r.line}: FAILED ${r.slug || '(no slug)'}: ${r.error}`);
+          context.io.out(summary);
+        }
+        if (run.failed > 0) throw cliErrors.bulkFailed(run.failed);
+        return;
+      }
+      const tenant = await service.create({ slug: slug!, ...(opts.name ? { displayName: opts.name } : {}), ...(opts.region ? { regionId: opts.region } : {}) });
       report(context.io, opts.json, tenant, () => `created clinic\n${describe(context, tenant)}`);
     });
 
