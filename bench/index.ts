@@ -4,6 +4,10 @@
 //   provisioning   clinics/s in windows as clinics accumulate, 4 at a time, and a no-op migrate over
 //                  all of them (bench/scale.ts)
 //   migrations     an additive migration over many clinics (bench/scale.ts)
+//   directory      the patient view with 10 clinics vs thousands in the directory, requests spread
+//                  over 1,000 of them (bench/directory.ts)
+//   backend-memory PostgreSQL backend memory after a pool served 1,000 clinics, with and without
+//                  connection recycling (bench/scale.ts)
 // The default is quick (a few minutes); --full runs the sizes the issue targets (10,000 clinics) and
 // writes BENCHMARKS.md. Results also go to .data/bench/report.json and report.md.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -11,12 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.ts';
-import { migrations, provisioning, type MigrationsResult, type ProvisioningResult } from './scale.ts';
+import { directoryScale, type DirectoryResult } from './directory.ts';
+import { backendMemory, migrations, provisioning, type BackendMemoryResult, type MigrationsResult, type ProvisioningResult } from './scale.ts';
 
 const args = process.argv.slice(2);
 const full = args.includes('--full');
 const scenarioArg = args.find((a, i) => args[i - 1] === '--scenario') ?? args.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
-const ALL = ['patient-view', 'provisioning', 'migrations'] as const;
+const ALL = ['patient-view', 'provisioning', 'migrations', 'directory', 'backend-memory'] as const;
 const scenarios = scenarioArg ? scenarioArg.split(',') : [...ALL];
 for (const s of scenarios) {
   if (!(ALL as readonly string[]).includes(s)) {
@@ -40,7 +45,7 @@ await admin.end();
 const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL ${pgVersion}, Node ${process.version}`;
 log(`Sidechart bench (${full ? 'full' : 'quick'}): ${scenarios.join(', ')}\n  machine: ${machine}`);
 
-const report: { date: string; machine: string; full: boolean; provisioning?: ProvisioningResult; migrations?: MigrationsResult } = {
+const report: { date: string; machine: string; full: boolean; provisioning?: ProvisioningResult; migrations?: MigrationsResult; directory?: DirectoryResult; backendMemory?: BackendMemoryResult } = {
   date: new Date().toISOString(),
   machine,
   full,
@@ -53,6 +58,14 @@ try {
   if (scenarios.includes('migrations')) {
     log('\nmigrations');
     report.migrations = await migrations({ serverUrl, log, clinics: full ? 1_000 : 300, concurrency: 4 });
+  }
+  if (scenarios.includes('directory')) {
+    log('\ndirectory');
+    report.directory = await directoryScale({ serverUrl, log, total: full ? 10_000 : 1_000, seconds: full ? 10 : 6 });
+  }
+  if (scenarios.includes('backend-memory')) {
+    log('\nbackend memory');
+    report.backendMemory = await backendMemory({ serverUrl, log, clinics: 1_000, requests: 10_000, poolMax: 10 });
   }
   if (scenarios.includes('patient-view')) {
     log('\npatient view');
@@ -81,6 +94,22 @@ if (report.provisioning) {
 if (report.migrations) {
   const m = report.migrations;
   lines.push('| Migrations | Sidechart | django-tenants 3.5 |', '|---|---|---|', `| additive over ${m.clinics} clinics | ${m.additiveSeconds.toFixed(2)} s (${m.additiveFailed} failed) | 65 s for 1,000 |`, '');
+}
+if (report.directory) {
+  const d = report.directory;
+  lines.push(
+    '| Patient view vs clinics in the directory | req/s | p99 |',
+    '|---|---|---|',
+    `| ${d.small.clinics} clinics, spread over ${d.small.spreadOver} | ${d.small.requestsPerSecond.toFixed(0)} | ${d.small.p99} ms |`,
+    `| ${d.large.clinics} clinics, spread over ${d.large.spreadOver} | ${d.large.requestsPerSecond.toFixed(0)} (${d.ratio.toFixed(2)}x) | ${d.large.p99} ms |`,
+    '',
+  );
+}
+if (report.backendMemory) {
+  const b = report.backendMemory;
+  lines.push(`| PostgreSQL backend after ${b.requests} requests over ${b.clinics} clinics (pool ${b.poolMax}) | memory per backend | of which catalog caches |`, '|---|---|---|');
+  for (const r of b.runs) lines.push(`| recycling: ${r.recycling} | ${r.totalMiB.toFixed(1)} MiB | ${r.cacheMiB.toFixed(1)} MiB |`);
+  lines.push('');
 }
 const markdown = lines.join('\n');
 await mkdir('.data/bench', { recursive: true });

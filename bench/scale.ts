@@ -149,3 +149,73 @@ export async function migrations(options: ScaleOptions & { clinics: number; conc
     }
   });
 }
+
+export interface BackendMemoryResult {
+  clinics: number;
+  requests: number;
+  poolMax: number;
+  /** Per backend of the pool, after serving the requests: all memory contexts, and the catalog caches. */
+  runs: { recycling: string; totalMiB: number; cacheMiB: number; backends: number }[];
+}
+
+/**
+ * What serving many clinics costs PostgreSQL: each backend caches the catalog entries (relcache,
+ * catcache) of every table and index it has touched, so a pooled connection that has served 1,000
+ * clinics holds the metadata of ~1,000 x 10 relations. Measured from inside each backend with
+ * pg_backend_memory_contexts, after a pool has served the same request mix (a clinic's session,
+ * users and settings, a patient and its notes, an audit insert) with and without recycling.
+ */
+export async function backendMemory(options: ScaleOptions & { clinics: number; requests: number; poolMax: number }): Promise<BackendMemoryResult> {
+  return withDatabase(options.serverUrl, async (url) => {
+    const setup = await runtimeOn(url);
+    const schemas: string[] = [];
+    try {
+      await createMany(setup, 'mem', 0, options.clinics, 4);
+      for (const t of await setup.tenants.list()) schemas.push(t.schemaName);
+    } finally {
+      await setup.close();
+    }
+    const runs: BackendMemoryResult['runs'] = [];
+    for (const recycling of [{ label: 'none', maxUses: Infinity }, { label: 'maxUses 2000', maxUses: 2000 }, { label: 'maxUses 500', maxUses: 500 }, { label: 'maxUses 100', maxUses: 100 }]) {
+      const pool = new pg.Pool({ connectionString: url, max: options.poolMax, maxUses: recycling.maxUses, application_name: 'sidechart-bench-memory' });
+      try {
+        let next = 0;
+        const worker = async () => {
+          while (next < options.requests) {
+            const schema = schemas[next++ % schemas.length]!;
+            const client = await pool.connect();
+            try {
+              const s = `"${schema}"`;
+              await client.query(`select s.data, u.id from ${s}.sessions s join ${s}.auth_settings a on true left join ${s}.users u on u.id = 1 where s.id = $1`, ['x']);
+              await client.query(`select * from ${s}.patients p where p.cliniko_id = $1`, ['836447129235883061']);
+              await client.query(`select * from ${s}.patient_notes where patient_id = $1`, ['836447129235883061']);
+              await client.query(`select * from ${s}.cliniko_connection`);
+              await client.query(`insert into ${s}.audit_events (action, outcome, patient_id) values ('view', 'bench', $1)`, ['836447129235883061']);
+            } finally {
+              client.release();
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: options.poolMax }, worker));
+        // Every connection of the pool, at once, reports its own backend's memory.
+        const clients = await Promise.all(Array.from({ length: options.poolMax }, () => pool.connect()));
+        const measured = await Promise.all(
+          clients.map(async (client) => {
+            const { rows } = await client.query<{ total: string; cache: string }>(
+              `select sum(total_bytes) as total, sum(total_bytes) filter (where name = 'CacheMemoryContext' or parent = 'CacheMemoryContext') as cache from pg_backend_memory_contexts`,
+            );
+            return { total: Number(rows[0]!.total), cache: Number(rows[0]!.cache) };
+          }),
+        );
+        for (const client of clients) client.release();
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length / 2 ** 20;
+        const run = { recycling: recycling.label, totalMiB: mean(measured.map((m) => m.total)), cacheMiB: mean(measured.map((m) => m.cache)), backends: measured.length };
+        runs.push(run);
+        options.log(`  backend memory after ${options.requests} requests over ${options.clinics} clinics, recycling ${run.recycling}: ${run.totalMiB.toFixed(1)} MiB per backend (catalog caches ${run.cacheMiB.toFixed(1)} MiB)`);
+      } finally {
+        await pool.end();
+      }
+    }
+    return { clinics: options.clinics, requests: options.requests, poolMax: options.poolMax, runs };
+  });
+}

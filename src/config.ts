@@ -46,7 +46,14 @@ export interface Config {
   embeddedPgPort: number;
   trustedProxies: string[];
   logLevel: string;
-  db: { poolMax: number; statementTimeoutMs: number; connectionTimeoutMs: number; maxLifetimeSeconds: number };
+  db: {
+    poolMax: number;
+    statementTimeoutMs: number;
+    connectionTimeoutMs: number;
+    maxLifetimeSeconds: number;
+    /** A pooled connection is closed after this many uses (0: never): PostgreSQL backends cache the catalog of every clinic they touch. */
+    maxUses: number;
+  };
   tenantCacheTtlMs: number;
   /** Most clinics (and unknown slugs) the directory cache holds at once. */
   tenantCacheMax: number;
@@ -326,6 +333,7 @@ export function loadConfig(env: Env = process.env): Config {
       statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),
       connectionTimeoutMs: integer(env, 'DB_CONNECTION_TIMEOUT_MS', 5_000, 100, 120_000),
       maxLifetimeSeconds: integer(env, 'DB_MAX_LIFETIME_SECONDS', 1_800, 0, 86_400),
+      maxUses: integer(env, 'DB_MAX_USES', 500, 0, 10_000_000),
     },
     tenantCacheTtlMs: integer(env, 'TENANT_CACHE_TTL_MS', 10_000, 0, 3_600_000),
     tenantCacheMax: integer(env, 'TENANT_CACHE_MAX', 20_000, 1, 10_000_000),

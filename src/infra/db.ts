@@ -82,6 +82,8 @@ export function createPool(options: PoolOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: options.db.connectionTimeoutMs,
     maxLifetimeSeconds: options.db.maxLifetimeSeconds,
+    // Catalog caches grow with every clinic a backend serves (bench: backend-memory); recycle.
+    ...(options.db.maxUses > 0 ? { maxUses: options.db.maxUses } : {}),
     application_name: options.applicationName,
     statement_timeout: options.db.statementTimeoutMs,
   });
