@@ -16,6 +16,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.ts';
 import { directoryScale, type DirectoryResult } from './directory.ts';
+import type { PatientViewResult } from './run.ts';
 import { backendMemory, migrations, provisioning, type BackendMemoryResult, type MigrationsResult, type ProvisioningResult } from './scale.ts';
 
 const args = process.argv.slice(2);
@@ -45,7 +46,7 @@ await admin.end();
 const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL ${pgVersion}, Node ${process.version}`;
 log(`Sidechart bench (${full ? 'full' : 'quick'}): ${scenarios.join(', ')}\n  machine: ${machine}`);
 
-const report: { date: string; machine: string; full: boolean; provisioning?: ProvisioningResult; migrations?: MigrationsResult; directory?: DirectoryResult; backendMemory?: BackendMemoryResult } = {
+const report: { date: string; machine: string; full: boolean; provisioning?: ProvisioningResult; migrations?: MigrationsResult; directory?: DirectoryResult; backendMemory?: BackendMemoryResult; patientView?: PatientViewResult } = {
   date: new Date().toISOString(),
   machine,
   full,
@@ -70,7 +71,7 @@ try {
   if (scenarios.includes('patient-view')) {
     log('\npatient view');
     process.env.DATABASE_URL = serverUrl;
-    await (await import('./run.ts')).patientView();
+    report.patientView = (await (await import('./run.ts')).patientView()) ?? undefined;
   }
 } finally {
   await stopEmbedded();
@@ -111,6 +112,11 @@ if (report.backendMemory) {
   for (const r of b.runs) lines.push(`| recycling: ${r.recycling} | ${r.totalMiB.toFixed(1)} MiB | ${r.cacheMiB.toFixed(1)} MiB |`);
   lines.push('');
 }
+if (report.patientView) {
+  const v = report.patientView;
+  lines.push('| Patient view (one clinic) | req/s |', '|---|---|', `| baseline: Fastify + 1 query | ${v.baseline.toFixed(0)} |`, `| patient view, held, signed in | ${v.view.toFixed(0)} (${v.ratio.toFixed(2)}x, p99 ${v.viewP99.toFixed(0)} ms) |`, '');
+}
+lines.push(`Produced by \`npm run bench${full ? ' -- --full' : ''}\`.`);
 const markdown = lines.join('\n');
 await mkdir('.data/bench', { recursive: true });
 await writeFile('.data/bench/report.json', `${JSON.stringify(report, null, 2)}\n`);

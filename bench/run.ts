@@ -69,7 +69,15 @@ async function cli(env: Record<string, string>, args: string[], stdin = ''): Pro
 }
 
 /** The patient view against its baseline (the scenario `patient-view` of bench/index.ts). */
-export async function patientView(): Promise<void> {
+export interface PatientViewResult {
+  baseline: number;
+  view: number;
+  ratio: number;
+  viewP99: number;
+}
+
+export async function patientView(): Promise<PatientViewResult | null> {
+  let outcome: PatientViewResult | null = null;
   // 1. A database of its own.
   let stopEmbedded = async () => {};
   let serverUrl = process.env.DATABASE_URL;
@@ -171,6 +179,7 @@ export async function patientView(): Promise<void> {
     const base = mean(results.baseline.map((r) => r.requestsPerSecond));
     const view = mean(results.patient.map((r) => r.requestsPerSecond));
     const ratio = view / base;
+    outcome = { baseline: base, view, ratio, viewP99: mean(results.patient.map((r) => r.p99)) };
     const row = (name: string, rs: LoadResult[]) =>
       `${name.padEnd(34)}${mean(rs.map((r) => r.requestsPerSecond)).toFixed(0).padStart(9)} req/s   p50 ${mean(rs.map((r) => r.p50)).toFixed(1).padStart(6)} ms   p99 ${mean(rs.map((r) => r.p99)).toFixed(1).padStart(6)} ms   non-2xx ${rs.reduce((a, r) => a + r.non2xx + r.errors, 0)}`;
     log('');
@@ -193,4 +202,5 @@ export async function patientView(): Promise<void> {
     await admin.end();
     await stopEmbedded();
   }
+  return outcome;
 }
