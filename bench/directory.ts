@@ -7,26 +7,18 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { request } from 'undici';
 import { buildApp } from '../src/app.ts';
 import { createUser } from '../src/auth/users.ts';
 import { loadConfig } from '../src/config.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { savePatient } from '../src/patients/sync.ts';
-import type { ScaleOptions } from './scale.ts';
+import type { LoadResult } from './run.ts';
+import { withDatabase, type ScaleOptions } from './scale.ts';
 
 const PATIENT_ID = '836447129235883061';
 const PASSWORD = 'bench-password-123';
 
-interface LoadResult {
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-  total: number;
-}
 
 export interface DirectoryResult {
   small: { clinics: number; spreadOver: number } & LoadResult;
@@ -78,14 +70,12 @@ async function prepareClinic(runtime: Runtime, origin: string, port: string, slu
 }
 
 export async function directoryScale(options: ScaleOptions & { total: number; seconds: number }): Promise<DirectoryResult> {
-  const name = `sidechart_bench_dir_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: options.serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(options.serverUrl);
-  url.pathname = `/${name}`;
+  return withDatabase(options.serverUrl, (url) => measure(url, options));
+}
+
+async function measure(url: string, options: ScaleOptions & { total: number; seconds: number }): Promise<DirectoryResult> {
   const config = loadConfig({
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: url,
     LOG_LEVEL: 'silent',
     SIDECHART_DEMO: 'false',
     CLINIKO_SIMULATOR: 'false',
@@ -131,7 +121,5 @@ export async function directoryScale(options: ScaleOptions & { total: number; se
   } finally {
     await app.close();
     await runtime.close();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
   }
 }

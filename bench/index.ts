@@ -70,8 +70,7 @@ try {
   }
   if (scenarios.includes('patient-view')) {
     log('\npatient view');
-    process.env.DATABASE_URL = serverUrl;
-    report.patientView = (await (await import('./run.ts')).patientView()) ?? undefined;
+    report.patientView = (await (await import('./run.ts')).patientView(serverUrl)) ?? undefined;
   }
 } finally {
   await stopEmbedded();

@@ -18,7 +18,6 @@ import { buildApp } from '../src/app.ts';
 import { runCli } from '../src/cli/main.ts';
 import { loadConfig } from '../src/config.ts';
 import { createClinikoSimulator, seedDemo } from '../src/cliniko/simulator/index.ts';
-import { startEmbeddedPostgres } from '../src/infra/embedded-postgres.ts';
 import { createRuntime } from '../src/runtime.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -27,7 +26,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const silent = { info() {}, warn() {}, error() {} };
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-interface LoadResult {
+export interface LoadResult {
   requestsPerSecond: number;
   p50: number;
   p99: number;
@@ -76,16 +75,9 @@ export interface PatientViewResult {
   viewP99: number;
 }
 
-export async function patientView(): Promise<PatientViewResult | null> {
+export async function patientView(serverUrl: string): Promise<PatientViewResult | null> {
   let outcome: PatientViewResult | null = null;
-  // 1. A database of its own.
-  let stopEmbedded = async () => {};
-  let serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) {
-    const embedded = await startEmbeddedPostgres({ dataDir: path.resolve('.data/bench-pg'), port: 5490, database: 'postgres' });
-    serverUrl = embedded.adminUrl;
-    stopEmbedded = embedded.stop;
-  }
+  // 1. A database of its own on the bench's server (bench/index.ts chose it).
   const dbName = `sidechart_bench_${Date.now()}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -200,7 +192,6 @@ export async function patientView(): Promise<PatientViewResult | null> {
     if (lingering.rowCount) log(`note: connections still open at the end: ${JSON.stringify(lingering.rows)}`);
     await admin.query(`drop database if exists ${dbName} with (force)`);
     await admin.end();
-    await stopEmbedded();
   }
   return outcome;
 }

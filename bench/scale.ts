@@ -23,7 +23,8 @@ export interface ScaleOptions {
   log: (line: string) => void;
 }
 
-async function withDatabase<T>(serverUrl: string, work: (url: string) => Promise<T>): Promise<T> {
+/** A database of its own on the bench's server for `work`, dropped afterwards. */
+export async function withDatabase<T>(serverUrl: string, work: (url: string) => Promise<T>): Promise<T> {
   const name = `sidechart_bench_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
