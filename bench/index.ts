@@ -21,7 +21,7 @@ import { backendMemory, migrations, provisioning, type BackendMemoryResult, type
 
 const args = process.argv.slice(2);
 const full = args.includes('--full');
-const scenarioArg = args.find((a, i) => args[i - 1] === '--scenario') ?? args.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
+const scenarioArg = args.find((_arg, i) => args[i - 1] === '--scenario') ?? args.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
 const ALL = ['patient-view', 'provisioning', 'migrations', 'directory', 'backend-memory'] as const;
 const scenarios = scenarioArg ? scenarioArg.split(',') : [...ALL];
 for (const s of scenarios) {

@@ -8,6 +8,7 @@ import cliProgress from 'cli-progress';
 import { isAppError } from '../infra/errors.ts';
 import type { TenantService } from '../tenancy/tenants.ts';
 import type { CliIo } from './context.ts';
+import { cliErrors } from './errors.ts';
 
 export interface BulkLine {
   line: number;
@@ -37,7 +38,12 @@ export function parseBulkFile(text: string): Array<BulkLine | { line: number; sl
 }
 
 export async function readBulkSource(file: string, io: CliIo): Promise<string> {
-  return file === '-' ? io.readStdin() : readFile(file, 'utf8');
+  if (file === '-') return io.readStdin();
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw cliErrors.unreadableFile(file, (error as NodeJS.ErrnoException).code ?? String(error));
+  }
 }
 
 export async function bulkCreate(options: {

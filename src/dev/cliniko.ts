@@ -6,6 +6,7 @@
 import type { Config } from '../config.ts';
 import type { SecretBox } from '../infra/crypto.ts';
 import type { Runtime } from '../runtime.ts';
+import { isAppError } from '../infra/errors.ts';
 import { tenantUrl } from '../infra/urls.ts';
 import type { ClinicScope } from '../tenancy/clinic.ts';
 import type { ClinikoClient } from '../cliniko/client/client.ts';
@@ -57,7 +58,11 @@ export async function startDevCliniko(runtime: Pick<Runtime, 'config' | 'clinics
   const dev = await startDevSimulator(config, demoSlug ?? 'demo');
   try {
     if (demoSlug !== null) {
-      const clinic = await runtime.clinics.open(demoSlug, { for: 'operator', needsActive: 'only an active clinic is connected' }).catch(() => null);
+      // A demo clinic someone suspended is left alone; a database problem stops the start.
+      const clinic = await runtime.clinics.open(demoSlug, { for: 'operator', needsActive: 'only an active clinic is connected' }).catch((error: unknown) => {
+        if (isAppError(error) && error.statusCode < 500) return null;
+        throw error;
+      });
       if (clinic !== null) {
         const { created } = await connectDemoClinic(clinic, { client: runtime.cliniko, box: runtime.secrets.box, apiKey: dev.demo.apiKey, apiBase: config.cliniko.apiBase });
         if (created) runtime.log.info({ tenant: clinic.tenant.slug }, 'demo clinic connected to the Cliniko simulator');

@@ -62,6 +62,10 @@ t.test('good lines created, bad lines reported by number, exit 1', async (t) => 
   t.equal(allGood.code, 0, allGood.err);
   t.match(allGood.out, /created 2, failed 0 in/);
 
+  const missing = await cli(env, ['tenants', 'create', '--from-file', path.join(dir, 'nope.csv')]);
+  t.equal(missing.code, 1);
+  t.match(missing.err, /^sidechart: cannot read .*nope\.csv \(ENOENT\)$/m, 'a missing file is one clear line');
+
   const both = await cli(env, ['tenants', 'create', 'x', '--from-file', file]);
   t.equal(both.code, 2, 'a slug and a file: usage error');
 });

@@ -117,3 +117,34 @@ export async function ageSession(runtime: Runtime, slug: string, id: string, cha
 export function sessionIdOf(cookieValue: string): string {
   return decodeURIComponent(cookieValue).slice(0, decodeURIComponent(cookieValue).lastIndexOf('.'));
 }
+
+/** A browser whose requests for the public port reach the app (see proxiedBrowsers). */
+export interface ProxiedBrowser {
+  http: HttpClient;
+  get(url: string, options?: { json?: boolean; crossSite?: boolean }): Promise<HttpResponse>;
+}
+
+/**
+ * For an app whose links name `publicPort` (PUBLIC_PORT), where nothing listens: browsers that send
+ * requests for that port to the app's real address, the way a reverse proxy would, and the clinic
+ * origins as the app writes them.
+ */
+export function proxiedBrowsers(t: Teardown, publicPort: string, appAddress: string) {
+  const appPort = new URL(appAddress).port;
+  const toApp = (url: string): string => {
+    const u = new URL(url);
+    if (u.hostname.endsWith('localhost') && u.port === publicPort) u.port = appPort;
+    return u.href;
+  };
+  return {
+    origin: (slug: string) => `http://${slug}.localhost:${publicPort}`,
+    browser(): ProxiedBrowser {
+      const http = client({}, t);
+      return {
+        http,
+        get: (url, options = {}) =>
+          http.get(toApp(url), { ...(options.json ? { headers: { accept: 'application/json' } } : {}), ...(options.crossSite ? { crossSite: true } : {}) }),
+      };
+    },
+  };
+}

@@ -4,7 +4,7 @@
 // nothing to do touches no clinic schema.
 import t from 'tap';
 import pg from 'pg';
-import { sql, type Kysely, type KyselyPlugin } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import { kyselyOn } from '../../src/infra/db.ts';
 import { migrateTenantSchema, tenantMigrations } from '../../src/tenancy/migrations.ts';

@@ -21,7 +21,7 @@ import cookie from '@fastify/cookie';
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2';
 import { jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../../../config.ts';
-import { httpErrors } from '../../../infra/errors.ts';
+import { httpErrors, isAppError } from '../../../infra/errors.ts';
 import { shapeOf } from '../../../infra/schemas.ts';
 import { originFor, tenantUrl } from '../../../infra/urls.ts';
 import type { Clinics } from '../../../tenancy/clinic.ts';
@@ -140,8 +140,12 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
       if (!claims || tenantId === null || attemptId === null || stringClaim(claims, 'pid') !== provider.id || stringClaim(claims, 'slug') !== request.query.tenant) {
         throw ssoErrors.attemptMissing();
       }
-      // The clinic the reference names, if it may still be served (any refusal reads as "no attempt").
-      const clinic = await clinics.open(request.query.tenant, { for: 'visitor' }).catch(() => null);
+      // The clinic the reference names, if it may still be served: a clinic that is gone, suspended
+      // or being set up reads as "no attempt"; a database that cannot be reached says so (503).
+      const clinic = await clinics.open(request.query.tenant, { for: 'visitor' }).catch((error: unknown) => {
+        if (isAppError(error) && error.statusCode < 500) return null;
+        throw error;
+      });
       if (clinic === null || clinic.tenant.id !== tenantId) throw ssoErrors.attemptMissing();
       const { tenant } = clinic;
       request.backLink = signInPageLink(tenantUrl(config, tenant.slug, '/login'));

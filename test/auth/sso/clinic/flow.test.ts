@@ -5,9 +5,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { buildTestApp, cli } from '../../../helpers/app.ts';
-import { createHttpClient, type HttpClient, type HttpResponse } from '../../../helpers/http-client.ts';
 import { startOidcProvider, type OidcTestProvider } from '../../../helpers/oidc-provider.ts';
-import { addUser, registerEchoRoutes, TEST_AUTH_ENV, tenantDb } from '../../../helpers/fixtures.ts';
+import { addUser, proxiedBrowsers, registerEchoRoutes, TEST_AUTH_ENV, tenantDb, type ProxiedBrowser } from '../../../helpers/fixtures.ts';
 import { setUserDisabled } from '../../../../src/auth/users.ts';
 import { generateKeySpec } from '../../../../src/infra/crypto.ts';
 
@@ -15,14 +14,10 @@ import { generateKeySpec } from '../../../../src/infra/crypto.ts';
 // requests for it to the app's real port, the way a reverse proxy would.
 const PUBLIC_PORT = '47801';
 const callbackFor = (slug: string) => `http://${slug}.localhost:${PUBLIC_PORT}/login/oidc/callback`;
-const JSON_ACCEPT = { accept: 'application/json' };
 // Stands in for the patient page (built elsewhere): a throwaway route that needs a user and echoes it.
 const PATIENT_PATH = '/__test/whoami?patient_id=836447129235883061&from=cliniko';
 
-interface Browser {
-  http: HttpClient;
-  get(url: string, options?: { json?: boolean; crossSite?: boolean }): Promise<HttpResponse>;
-}
+type Browser = ProxiedBrowser;
 
 t.test('sign-in with the clinic\'s own OIDC provider', async (t) => {
   const accounts = {
@@ -49,21 +44,7 @@ t.test('sign-in with the clinic\'s own OIDC provider', async (t) => {
     },
     extend: registerEchoRoutes,
   });
-  const appPort = new URL(address!).port;
-  const origin = (slug: string) => `http://${slug}.localhost:${PUBLIC_PORT}`;
-  const toApp = (url: string) => {
-    const u = new URL(url);
-    if (u.hostname.endsWith('localhost') && u.port === PUBLIC_PORT) u.port = appPort;
-    return u.href;
-  };
-  const browser = (): Browser => {
-    const http = createHttpClient();
-    t.teardown(() => http.close());
-    return {
-      http,
-      get: (url, options = {}) => http.get(toApp(url), { ...(options.json ? { headers: JSON_ACCEPT } : {}), ...(options.crossSite ? { crossSite: true } : {}) }),
-    };
-  };
+  const { origin, browser } = proxiedBrowsers(t, PUBLIC_PORT, address!);
 
   await runtime.tenants.create({ slug: 'clinica', displayName: 'Clinic A' });
   await runtime.tenants.create({ slug: 'clinicb', displayName: 'Clinic B' });
