@@ -3,17 +3,13 @@
 // with 10 clinics in the directory and requests spread over all 10, then with `total` clinics in
 // the directory and requests spread over 1,000 of them (a held patient and a signed-in user in
 // each). Same app process, same load generator (autocannon in its own process).
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { request } from 'undici';
 import { buildApp } from '../src/app.ts';
 import { createUser } from '../src/auth/users.ts';
 import { loadConfig } from '../src/config.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { savePatient } from '../src/patients/sync.ts';
-import type { LoadResult } from './run.ts';
+import { load as runLoad, type LoadRequest, type LoadResult } from './load.ts';
 import { withDatabase, type ScaleOptions } from './scale.ts';
 
 const PATIENT_ID = '836447129235883061';
@@ -26,22 +22,8 @@ export interface DirectoryResult {
   ratio: number;
 }
 
-async function load(url: string, requests: { method: 'GET'; path: string; headers: Record<string, string> }[], seconds: number): Promise<LoadResult> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sidechart-load-'));
-  try {
-    const jobFile = path.join(dir, 'job.json');
-    await writeFile(jobFile, JSON.stringify({ url, connections: 16, duration: seconds, requests }));
-    return await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['bench/load-worker.ts', jobFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load worker failed (${code}): ${err}`))));
-    });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function load(url: string, requests: LoadRequest[], seconds: number): Promise<LoadResult> {
+  return runLoad({ url, connections: 16, duration: seconds, requests });
 }
 
 /** A staff user and a held patient in the clinic, and a signed-in session cookie for it. */

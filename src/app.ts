@@ -73,7 +73,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics });
   // Sessions and the signed-in user (after tenancy: a session belongs to the host's clinic).
   await app.register(formbody);
-  await app.register(sessionPlugin, { config, secret: runtime.secrets.sessionSecret, clinics: runtime.clinics });
+  await app.register(sessionPlugin, { config, secret: runtime.secrets.sessionSecret, clinics: runtime.clinics, cache: runtime.sessionCache });
   await app.register(csrfPlugin);
   await app.register(healthRoutes, { databases: runtime.databases });
   await app.register(assetRoutes);
@@ -90,7 +90,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clinics: runtime.clinics,
   });
   // The patient button.
-  await app.register(patientRoutes, { config, sync: runtime.patientSync, audit: runtime.audit });
+  await app.register(patientRoutes, { config, sync: runtime.patientSync, audit: runtime.audit, anonymousRequests: metrics.anonymousPatientRequests });
   // Background refreshes finish before the runtime's pools close.
   app.addHook('onClose', async () => runtime.patientSync.idle());
   return app;

@@ -57,6 +57,8 @@ export interface Config {
   tenantCacheTtlMs: number;
   /** Most clinics (and unknown slugs) the directory cache holds at once. */
   tenantCacheMax: number;
+  /** Signed-in sessions held in process (auth/session/cache.ts): how many, and for how long at most. */
+  sessionCache: { max: number; ttlMs: number };
   sessionSecret: string | null;
   encryptionKeys: string | null;
   cliniko: { apiBase: string; contactEmail: string; simulator: boolean; simulatorPort: number };
@@ -337,6 +339,10 @@ export function loadConfig(env: Env = process.env): Config {
     },
     tenantCacheTtlMs: integer(env, 'TENANT_CACHE_TTL_MS', 10_000, 0, 3_600_000),
     tenantCacheMax: integer(env, 'TENANT_CACHE_MAX', 20_000, 1, 10_000_000),
+    sessionCache: {
+      max: integer(env, 'SESSION_CACHE_MAX', 10_000, 0, 10_000_000),
+      ttlMs: integer(env, 'SESSION_CACHE_TTL_MS', 30_000, 0, 3_600_000),
+    },
     sessionSecret,
     encryptionKeys,
     cliniko: {

@@ -17,6 +17,7 @@ import { createTenantDirectory, listenForTenantChanges, type TenantDirectory } f
 import { migrateControl } from './tenancy/migrations.ts';
 import { createRegionService, type RegionService } from './tenancy/regions.ts';
 import { createTenantService, type TenantService } from './tenancy/tenants.ts';
+import { createSessionCache, listenForAuthChanges, type SessionCache } from './auth/session/cache.ts';
 import { createPasswordHasher, type PasswordHasher } from './auth/password/hasher.ts';
 import { createLoginThrottle, type LoginThrottle } from './auth/password/throttle.ts';
 import { createOidcClients, type OidcClients } from './auth/sso/clinic/clients.ts';
@@ -42,6 +43,8 @@ export interface Runtime {
   tenants: TenantService;
   regions: RegionService;
   secrets: { sessionSecret: string; box: SecretBox };
+  /** Signed-in sessions in process; used only for regions whose changes this process hears (listen). */
+  sessionCache: SessionCache;
   cliniko: ClinikoClient;
   passwords: PasswordHasher;
   /** Built on first use: only processes that serve sign-ins need it. */
@@ -90,6 +93,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         onError: (error) => log.warn({ err: error }, 'tenant change listener lost its connection'),
       })
     : null;
+  // Each region's sessions live in its own database, so each region's changes are heard there.
+  const sessionCache = createSessionCache(config.sessionCache);
+  const sessionListeners = options.listen
+    ? [...databases.regions.values()].map((region) =>
+        listenForAuthChanges({
+          regionId: region.id,
+          connectionString: region.id === 'local' ? (config.controlListenUrl ?? controlUrl) : regionUrl(config, region.id),
+          cache: sessionCache,
+          onError: (error) => log.warn({ err: error, region: region.id }, 'session change listener lost its connection'),
+        }),
+      )
+    : [];
   const clinics = createClinics({ directory, regions: databases.regions });
   const tenants = createTenantService({
     control: databases.control,
@@ -111,6 +126,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     await patientSync.idle();
     await cliniko.close();
     await listener?.close();
+    await Promise.all(sessionListeners.map((l) => l.close()));
     await databases.close();
     await embedded?.stop();
   };
@@ -120,6 +136,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       await regions.register();
     }
     if (listener) await listener.ready;
+    await Promise.all(sessionListeners.map((l) => l.ready));
   } catch (error) {
     await close();
     throw error;
@@ -135,6 +152,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     tenants,
     regions,
     secrets,
+    sessionCache,
     cliniko,
     passwords: createPasswordHasher({ memoryKib: config.auth.passwordHashMemoryKib }),
     get loginThrottle() {
@@ -151,4 +169,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     audit: createAuditWriter(),
     close,
   };
+}
+
+function regionUrl(config: Config, regionId: string): string {
+  const region = config.regions.find((r) => r.id === regionId);
+  if (!region) throw new Error(`region ${regionId} has a pool but no configuration`);
+  return region.databaseUrl;
 }

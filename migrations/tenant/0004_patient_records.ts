@@ -2,20 +2,12 @@
 // state on `patients`, Sidechart's own notes, the append-only audit trail, and the clinic's Cliniko
 // connection (API key sealed by src/infra/crypto.ts, never in plain text).
 //
-// Tables are created unqualified (the Migrator runs with withSchema); the trigger and its function
-// are raw SQL, which withSchema does not qualify, so they name the schema explicitly: a function
-// left in `public` would be shared by every clinic and break the self-contained-schema rule.
+// Tables are created unqualified (the runner scopes the handle with withSchema); the trigger and its
+// function are raw SQL, so they name the schema explicitly (../tenant-schema.ts says why).
 import { sql, type Kysely } from 'kysely';
+import { tenantSchema as schemaOf } from '../tenant-schema.ts';
 
-/** The schema this migration runs in, read from how Kysely qualifies a table reference. */
-function tenantSchema(db: Kysely<any>): string {
-  const node: any = db.selectFrom('patients').selectAll().compile().query;
-  const schema: unknown = node?.from?.froms?.[0]?.table?.schema?.name;
-  if (typeof schema !== 'string' || !/^t_[0-9]{1,19}$/.test(schema)) {
-    throw new Error('0004_patient_records must run on a tenant schema (Migrator with withSchema)');
-  }
-  return schema;
-}
+const tenantSchema = (db: Kysely<any>) => schemaOf(db, '0004_patient_records');
 
 export async function up(db: Kysely<any>): Promise<void> {
   const schema = tenantSchema(db);

@@ -1,10 +1,11 @@
 // preHandlers for pages that need a signed-in user. An anonymous GET is sent to the clinic's
-// sign-in page, its path and query kept server-side in the (pre-login) session, so that signIn()
-// can bring the user back to exactly that page; anything else anonymous is a 401.
+// sign-in page, its path and query kept in a signed return-to cookie (return-to-cookie.ts; no
+// session is stored), so that signIn() can bring the user back to exactly that page; anything
+// else anonymous is a 401.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { httpErrors } from '../infra/errors.ts';
 import { authErrors } from './errors.ts';
-import { safeReturnTo } from './return-to.ts';
+import { rememberReturnTo } from './return-to-cookie.ts';
 
 export const LOGIN_PATH = '/login';
 
@@ -14,7 +15,7 @@ export async function requireUser(request: FastifyRequest, reply: FastifyReply):
   if (!request.tenant || !request.session) throw httpErrors.notFound();
   if (request.method === 'GET' || request.method === 'HEAD') {
     // HEAD has no side effects: it learns where it would go, and nothing is stored.
-    if (request.method === 'GET') request.session.returnTo = safeReturnTo(request.url) ?? '/';
+    if (request.method === 'GET') rememberReturnTo(request, reply);
     return reply.redirect(LOGIN_PATH, 303);
   }
   throw authErrors.signInRequired();

@@ -32,6 +32,15 @@ export function createMetrics(options: { databases: Databases; defaultMetrics?: 
     },
   });
 
+  // Anonymous refusals of the patient button are counted here instead of written to the audit
+  // trail: a click before sign-in writes nothing to the database (patients/routes.ts).
+  const anonymousPatientRequests = new Counter({
+    name: 'sidechart_anonymous_patient_requests_total',
+    help: 'Patient requests refused to a visitor who is not signed in, by reason (not audited)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+
   const plugin = fp(
     async (app: FastifyInstance) => {
       app.addHook('onResponse', async (request, reply) => {
@@ -49,7 +58,7 @@ export function createMetrics(options: { databases: Databases; defaultMetrics?: 
     { name: 'sidechart-metrics' },
   );
 
-  return { registry, plugin };
+  return { registry, plugin, anonymousPatientRequests };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

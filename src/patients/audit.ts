@@ -55,7 +55,8 @@ export function requestOrigin(request: FastifyRequest): RequestOrigin {
   };
 }
 
-function toRow(entry: AuditEntry): Insertable<AuditEventsTable> {
+/** The row an event is stored as (headers bounded, detail cut to 500 characters). */
+export function auditRow(entry: AuditEntry): Insertable<AuditEventsTable> {
   return {
     action: entry.action,
     outcome: entry.outcome,
@@ -72,7 +73,7 @@ function toRow(entry: AuditEntry): Insertable<AuditEventsTable> {
 
 /** Stores one event. Rejects when it cannot: callers decide whether to go on without it. */
 export async function recordAudit(db: TenantDb, entry: AuditEntry): Promise<void> {
-  await db.insertInto('audit_events').values(toRow(entry)).execute();
+  await db.insertInto('audit_events').values(auditRow(entry)).execute();
 }
 
 interface PendingEvent {
@@ -120,7 +121,7 @@ export function createAuditWriter() {
     /** Resolves once the event is committed; rejects if it could not be. */
     record(scope: ClinicScope, entry: AuditEntry): Promise<void> {
       return new Promise<void>((resolve, reject) => {
-        const pending = { row: toRow(entry), resolve, reject };
+        const pending = { row: auditRow(entry), resolve, reject };
         const running = queues.get(scope.schemaName);
         if (running) {
           running.waiting.push(pending);

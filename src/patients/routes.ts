@@ -4,12 +4,17 @@
 // top-level GET). Read top to bottom: the ID is checked (400 if it is not one), the visitor must be
 // signed in to this clinic (else the sign-in redirect, which brings them back here), the patient is
 // looked up by the sync policy (sync.ts), the page is rendered, the view is written to the audit
-// trail, and only then is the page sent. Its only side effects are that audit event and the
-// refreshed Cliniko record.
+// trail, and only then is the page sent. On the common path (held, fresh, not merged) the record is
+// read and the view recorded in one statement (sync.showIfFresh), committed before rendering: a
+// recorded view whose page then fails to render is acceptable, a page sent unrecorded is not. Its only side effects are that audit event and the
+// refreshed Cliniko record. Refused attempts are audited when someone is signed in (here, or at
+// another clinic whose session cookie came along); a visitor who is not signed in is only counted
+// and logged, so an anonymous click writes nothing to the database (the return path is a cookie).
 //
 // POST /patients/:id/notes adds a Sidechart note (CSRF-checked by the auth plugin like every POST)
 // and writes the note and its audit event in one transaction.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Counter } from 'prom-client';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
 import { sessionCookieSettings } from '../auth/session/plugin.ts';
@@ -21,7 +26,7 @@ import { patientErrors } from './errors.ts';
 import { recordAudit, requestOrigin, type AuditEntry, type AuditWriter } from './audit.ts';
 import { addNote, checkNoteText, listNotes, NOTE_MAX_CHARACTERS } from './notes.ts';
 import { parsePatientId } from './patient-id.ts';
-import { findPatient, type PatientLookup, type PatientSync } from './sync.ts';
+import { findPatient, type PatientLookup, type PatientRow, type PatientSync } from './sync.ts';
 import { displayZone, noteViews, patientPageModel, syncBanner, syncFailureText } from './view-model.ts';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 
@@ -29,7 +34,11 @@ export interface PatientRoutesOptions {
   config: Config;
   sync: PatientSync;
   audit: AuditWriter;
+  /** Refusals of anonymous visitors, counted instead of audited (metrics.ts). */
+  anonymousRequests: Pick<Counter<'reason'>, 'inc'>;
 }
+
+type DeniedEntry = Omit<AuditEntry, 'action' | 'origin' | 'userId'>;
 
 const NoteParams = Type.Object({ id: Type.String({ maxLength: 40 }) });
 const NoteBody = Type.Object({
@@ -44,7 +53,7 @@ export function patientUrl(id: string): string {
 
 export async function patientRoutes(fastify: FastifyInstance, options: PatientRoutesOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { config, sync, audit } = options;
+  const { config, sync, audit, anonymousRequests } = options;
   const sessionCookie = sessionCookieSettings(config).name;
 
   /** A session cookie is present but names another clinic (it was dropped before loading). */
@@ -56,12 +65,23 @@ export async function patientRoutes(fastify: FastifyInstance, options: PatientRo
   }
 
   /** Records a refused attempt; a failure is logged but does not change the refusal. */
-  async function auditDenied(request: FastifyRequest, entry: Omit<AuditEntry, 'action' | 'origin' | 'userId'>): Promise<void> {
+  async function auditDenied(request: FastifyRequest, entry: DeniedEntry): Promise<void> {
     try {
       await audit.record(requireClinic(request), { ...entry, action: 'denied', userId: request.user?.id ?? null, origin: requestOrigin(request) });
     } catch (error) {
       request.log.error({ err: error, event: 'audit_write_failed' }, 'could not record a refused patient access');
     }
+  }
+
+  /**
+   * A refusal: audited when someone is signed in here or presents another clinic's session;
+   * a visitor who is neither is counted and logged (no row: anonymous traffic writes nothing).
+   */
+  async function refuse(request: FastifyRequest, entry: DeniedEntry): Promise<void> {
+    if (request.user || hasOtherClinicSession(request)) return auditDenied(request, entry);
+    const reason = entry.outcome === 'bad_patient_id' ? 'bad_patient_id' : 'anonymous';
+    anonymousRequests.inc({ reason });
+    request.log.info({ event: 'patient_access_denied', reason, patientId: entry.patientId, detail: entry.detail ?? null }, 'patient request refused: not signed in');
   }
 
   app.get(
@@ -77,14 +97,29 @@ export async function patientRoutes(fastify: FastifyInstance, options: PatientRo
       const clinic = requireClinic(request);
       const parsed = parsePatientId(request.query);
       if (!parsed.ok) {
-        await auditDenied(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
+        await refuse(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
         throw patientErrors.invalidPatientLink(parsed.reason);
       }
       const patientId = parsed.id;
       if (!request.user) {
         const outcome = hasOtherClinicSession(request) ? 'other_clinic_session' : 'anonymous';
-        await auditDenied(request, { outcome, patientId });
+        await refuse(request, { outcome, patientId });
         return requireUser(request, reply);
+      }
+
+      const view: AuditEntry = { action: 'view', outcome: 'shown', detail: 'fresh', userId: request.user.id, patientId, origin: requestOrigin(request) };
+      // The common path, one statement: a fresh record read and its view recorded together.
+      let fresh: PatientRow | null;
+      try {
+        fresh = await sync.showIfFresh(clinic, patientId, view);
+      } catch (error) {
+        request.log.error({ err: error, event: 'audit_write_failed' }, 'could not read a patient and record the view: page withheld');
+        throw patientErrors.auditUnavailable();
+      }
+      if (fresh !== null) {
+        const lookup: PatientLookup = { kind: 'found', patient: fresh, sync: { state: 'fresh' }, mergedFrom: [], survivorProblem: null };
+        const page = await renderLookup(request, reply, lookup, patientId);
+        return reply.code(page.statusCode).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page.html);
       }
 
       const lookup = await sync.lookup(clinic, patientId, request.log);
@@ -117,13 +152,13 @@ export async function patientRoutes(fastify: FastifyInstance, options: PatientRo
       const clinic = requireClinic(request);
       const parsed = parsePatientId({ patient_id: request.params.id });
       if (!parsed.ok) {
-        await auditDenied(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
+        await refuse(request, { outcome: 'bad_patient_id', patientId: null, detail: parsed.reason });
         throw patientErrors.invalidPatientId(parsed.reason);
       }
       const patientId = parsed.id;
       const user = request.user;
       if (!user) {
-        await auditDenied(request, { outcome: hasOtherClinicSession(request) ? 'other_clinic_session' : 'anonymous', patientId, detail: 'add note' });
+        await refuse(request, { outcome: hasOtherClinicSession(request) ? 'other_clinic_session' : 'anonymous', patientId, detail: 'add note' });
         throw patientErrors.signInToAddNote();
       }
       const text = checkNoteText(request.body?.text);

@@ -8,8 +8,9 @@
 // the LISTEN connection is down.
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import pg from 'pg';
+import type pg from 'pg';
 import type { ControlDb, TenantStatus } from '../infra/db.ts';
+import { listenOn, type Listener } from '../infra/listener.ts';
 
 export const TENANT_CHANGED_CHANNEL = 'sidechart_tenant_changed';
 
@@ -116,7 +117,7 @@ export async function notifyTenantChanged(pool: pg.Pool, slug: string): Promise<
   await pool.query('select pg_notify($1, $2)', [TENANT_CHANGED_CHANNEL, slug]);
 }
 
-export interface ListenerOptions {
+export interface TenantListenerOptions {
   connectionString: string;
   directory: TenantDirectory;
   onError: (error: Error) => void;
@@ -125,62 +126,21 @@ export interface ListenerOptions {
 }
 
 /**
- * Keeps one dedicated connection LISTENing for tenant changes; reconnects after failures and
- * clears the whole cache whenever it (re)connects, since notifications may have been missed.
+ * Keeps one connection LISTENing for tenant changes (infra/listener.ts); clears the whole cache
+ * whenever it (re)connects, since notifications may have been missed meanwhile. While it is down
+ * the TTL bounds staleness.
  */
-export function listenForTenantChanges(options: ListenerOptions) {
-  let client: pg.Client | null = null;
-  let closed = false;
-  let retry: NodeJS.Timeout | undefined;
-  let readyResolve: () => void = () => {};
-  const ready = new Promise<void>((resolve) => {
-    readyResolve = resolve;
-  });
-
-  const connect = async (): Promise<void> => {
-    if (closed) return;
-    const next = new pg.Client({ connectionString: options.connectionString, application_name: 'sidechart-listener' });
-    next.on('notification', (message) => {
-      if (message.channel === TENANT_CHANGED_CHANNEL && message.payload) options.directory.invalidate(message.payload);
-    });
-    next.on('error', (error) => {
-      options.onError(error);
-      scheduleReconnect(next);
-    });
-    next.on('end', () => scheduleReconnect(next));
-    try {
-      await next.connect();
-      await next.query(`listen ${TENANT_CHANGED_CHANNEL}`);
-      client = next;
-      options.directory.invalidate();
-      readyResolve();
-    } catch (error) {
-      options.onError(error as Error);
-      scheduleReconnect(next);
-    }
-  };
-
-  const scheduleReconnect = (failed: pg.Client): void => {
-    if (closed || retry) return;
-    if (client === failed) client = null;
-    failed.end().catch(() => {});
-    retry = setTimeout(() => {
-      retry = undefined;
-      void connect();
-    }, options.retryMs ?? 1000);
-    retry.unref();
-  };
-
-  void connect();
-
-  return {
-    /** Resolves once the first LISTEN is in place (tests wait on it). */
-    ready,
-    async close(): Promise<void> {
-      closed = true;
-      clearTimeout(retry);
-      await client?.end().catch(() => {});
-      client = null;
+export function listenForTenantChanges(options: TenantListenerOptions): Listener {
+  return listenOn({
+    connectionString: options.connectionString,
+    channel: TENANT_CHANGED_CHANNEL,
+    applicationName: 'sidechart-listener',
+    onNotification: (slug) => {
+      if (slug !== '') options.directory.invalidate(slug);
     },
-  };
+    onConnected: () => options.directory.invalidate(),
+    onLost: () => {},
+    onError: options.onError,
+    ...(options.retryMs !== undefined ? { retryMs: options.retryMs } : {}),
+  });
 }

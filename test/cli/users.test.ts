@@ -1,7 +1,7 @@
 // `sidechart users ...` as an SRE would run it, and what it means for signing in.
 import t from 'tap';
 import { cli } from '../helpers/app.ts';
-import { PASSWORD, client, sessionRows, signInWithPassword, startAuthApp } from '../helpers/fixtures.ts';
+import { PASSWORD, authChangesSettled, client, sessionRows, signInWithPassword, startAuthApp } from '../helpers/fixtures.ts';
 
 t.test('create, list, disable, enable, set-password', async (t) => {
   const { env, runtime, origin } = await startAuthApp(t);
@@ -40,6 +40,7 @@ t.test('create, list, disable, enable, set-password', async (t) => {
   t.equal(disabled.code, 0, disabled.err);
   t.match(disabled.out, /disabled jo@acme\.example in clinic acme \(\d+ session\(s\) ended\)/);
   t.equal((await sessionRows(runtime, 'acme')).filter((r) => r.data.userId).length, 0);
+  await authChangesSettled(runtime);
   t.equal((await signedIn.get(`${acme}/__test/whoami`)).status, 303);
   t.equal((await signInWithPassword(client({}, t), acme, 'jo@acme.example', PASSWORD)).status, 403);
   t.match((await cli(env, ['users', 'list', 'acme'])).out, /jo@acme\.example +admin +disabled/);
@@ -52,6 +53,7 @@ t.test('create, list, disable, enable, set-password', async (t) => {
   const reset = await cli(env, ['users', 'set-password', 'acme', 'jo@acme.example', '--password-stdin'], { stdin: 'a brand new passphrase\r\n' });
   t.equal(reset.code, 0, reset.err);
   t.match(reset.out, /password set for jo@acme\.example/);
+  await authChangesSettled(runtime);
   t.equal((await before.get(`${acme}/__test/whoami`)).status, 303, 'signed out everywhere');
   t.equal((await signInWithPassword(client({}, t), acme, 'jo@acme.example', PASSWORD)).status, 401);
   t.equal((await signInWithPassword(client({}, t), acme, 'jo@acme.example', 'a brand new passphrase')).status, 303);

@@ -48,7 +48,8 @@ t.test('click the custom button in Cliniko, sign in, see the patient', { skip: b
   t.equal(upstreamCalls(app.sim, EXAMPLE_ID), 1, 'the second click is served from Sidechart');
 
   const events = await app.clinic.db.selectFrom('audit_events').select(['action', 'outcome', 'sec_fetch_site']).orderBy('id').execute();
-  t.same(events[0], { action: 'denied', outcome: 'anonymous', sec_fetch_site: 'cross-site' }, 'the first click, from another site, before sign-in');
+  t.same(events[0], { action: 'view', outcome: 'shown', sec_fetch_site: 'same-origin' }, 'the first click, before sign-in, left no row: the first is the view after sign-in');
+  t.match(await app.app.metrics.metrics(), /sidechart_anonymous_patient_requests_total\{reason="anonymous"\} 1/, 'the first click is counted instead');
   t.same(events.at(-1), { action: 'view', outcome: 'shown', sec_fetch_site: 'cross-site' }, 'the last click, from Cliniko, signed in');
   t.equal(events.filter((e) => e.action === 'view').length, 3, 'three views: after sign-in, after the note, the second click');
 });

@@ -2,10 +2,12 @@
 // handle opened the way the app opens it, the steps of a browser signing in, an app listening on
 // loopback with throwaway routes that need a user, and the session rows behind a cookie.
 import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { buildTestApp, type TestApp } from './app.ts';
 import { createHttpClient, type HttpClient, type HttpResponse } from './http-client.ts';
 import { requireUser } from '../../src/auth/guards.ts';
+import { AUTH_CHANGED_CHANNEL } from '../../src/auth/session/cache.ts';
 import { createPasswordHasher } from '../../src/auth/password/hasher.ts';
 import { createUser } from '../../src/auth/users.ts';
 import type { Role } from '../../src/auth/tables.ts';
@@ -103,6 +105,26 @@ export async function sessionRows(runtime: Runtime, slug: string): Promise<Sessi
   return rows.map((r) => ({ ...r, data: r.data as Record<string, unknown> }));
 }
 
+/**
+ * Resolves once this app's session cache has heard every auth change committed so far (sign-outs,
+ * users disabled, settings, direct SQL in a test): notifications arrive in commit order, so a
+ * barrier notification sent now arrives after them. Tests that change auth tables behind the app's
+ * back call it before their next request; the app itself is never told more than production is.
+ */
+export async function authChangesSettled(runtime: Pick<Runtime, 'sessionCache' | 'databases'>, regionId = 'local'): Promise<void> {
+  const payload = `barrier-${randomUUID()} *`;
+  const heard = new Promise<void>((resolve) => {
+    const onDropped = (reason: string) => {
+      if (reason !== payload) return;
+      runtime.sessionCache.events.off('dropped', onDropped);
+      resolve();
+    };
+    runtime.sessionCache.events.on('dropped', onDropped);
+  });
+  await runtime.databases.regions.get(regionId)!.pool.query('select pg_notify($1, $2)', [AUTH_CHANGED_CHANNEL, payload]);
+  await heard;
+}
+
 /** Moves a stored session's clock fields into the past (no sleeping in tests). */
 export async function ageSession(runtime: Runtime, slug: string, id: string, change: { signedInAgoMs?: number; seenAgoMs?: number }): Promise<void> {
   const db = await tenantDb(runtime, slug);
@@ -111,6 +133,7 @@ export async function ageSession(runtime: Runtime, slug: string, id: string, cha
   if (change.signedInAgoMs !== undefined) data = sql`jsonb_set(${data}, '{signedInAt}', to_jsonb(${now - change.signedInAgoMs}::bigint))`;
   if (change.seenAgoMs !== undefined) data = sql`jsonb_set(${data}, '{seenAt}', to_jsonb(${now - change.seenAgoMs}::bigint))`;
   await db.updateTable('sessions').set({ data }).where('id', '=', id).execute();
+  await authChangesSettled(runtime);
 }
 
 /** Session ID from a cookie value `<id>.<signature>` (the id has dots of its own). */

@@ -1,6 +1,6 @@
 // The audit trail: exactly one event per view (also under 200 concurrent views), refused attempts
-// recorded, rows that cannot be changed or removed, a page withheld when its event cannot be
-// written, and `sidechart audit` to read it.
+// recorded (an anonymous visitor's only counted), rows that cannot be changed or removed, a page
+// withheld when its event cannot be written, and `sidechart audit` to read it.
 import t from 'tap';
 import { sql } from 'kysely';
 import { cli } from '../helpers/app.ts';
@@ -56,12 +56,16 @@ t.test('200 concurrent views: 200 events, no more, no fewer', async (t) => {
   t.equal(row?.requests, '201', 'each from its own request');
 });
 
-t.test('refused attempts are recorded: anonymous, bad ID, another clinic’s session, anonymous note', async (t) => {
+t.test('refused attempts: bad ID and another clinic’s session recorded; anonymous ones counted, not recorded', async (t) => {
   const app = await startPatientApp(t);
   const anonymous = app.newClient();
   const redirect = await anonymous.get(`${app.origin}/patients?patient_id=${EXAMPLE_ID}`, { crossSite: true, headers: { 'sec-fetch-site': 'cross-site' } });
   t.equal(redirect.status, 303);
-  await app.http.get(`${app.origin}/patients?patient_id=-12`);
+  const signedInBadId = await app.http.get(`${app.origin}/patients?patient_id=-12`);
+  t.equal(signedInBadId.status, 400);
+  const anonymousBadId = await anonymous.get(`${app.origin}/patients?patient_id=-12`, { crossSite: true, headers: { 'sec-fetch-site': 'cross-site' } });
+  t.equal(anonymousBadId.status, 400, 'an anonymous bad ID: the same 400 page');
+  t.match(anonymousBadId.body, /patient_id must be digits only/);
 
   // Someone signed in at another clinic replays that clinic's session cookie on this clinic's host.
   await app.runtime.tenants.create({ slug: 'other' });
@@ -74,21 +78,26 @@ t.test('refused attempts are recorded: anonymous, bad ID, another clinic’s ses
   const replayed = await eve.get(`${app.origin}/patients?patient_id=${EXAMPLE_ID}`, { headers: { cookie: eve.cookieHeader(otherOrigin) } });
   t.equal(replayed.status, 303, 'the other clinic’s session is useless here');
   t.equal(replayed.redirectUrl, `${app.origin}/login`);
+  const replayedBadId = await eve.get(`${app.origin}/patients?patient_id=-12`, { headers: { cookie: eve.cookieHeader(otherOrigin) } });
+  t.equal(replayedBadId.status, 400);
 
   // A visitor who is not signed in but holds a valid CSRF token (from the sign-in form) gets past
-  // the CSRF check: the note route itself refuses, and audits the attempt.
+  // the CSRF check: the note route itself refuses, and counts the attempt.
   const form = await anonymous.get(`${app.origin}/login`);
   const note = await anonymous.post(`${app.origin}/patients/${EXAMPLE_ID}/notes`, { text: 'hi', _csrf: csrfTokenIn(form) });
   t.equal(note.status, 401, 'an anonymous note is refused as not signed in (not by the CSRF check)');
   t.equal(await app.clinic.db.selectFrom('patient_notes').select('id').executeTakeFirst(), undefined, 'no note was written');
 
   const events = await app.clinic.db.selectFrom('audit_events').select(['action', 'outcome', 'user_id', 'patient_id', 'detail', 'sec_fetch_site']).orderBy('id').execute();
-  t.same(events.slice(0, 4), [
-    { action: 'denied', outcome: 'anonymous', user_id: null, patient_id: EXAMPLE_ID, detail: null, sec_fetch_site: 'cross-site' },
+  t.same(events, [
     { action: 'denied', outcome: 'bad_patient_id', user_id: app.user.id, patient_id: null, detail: 'patient_id must be digits only', sec_fetch_site: null },
     { action: 'denied', outcome: 'other_clinic_session', user_id: null, patient_id: EXAMPLE_ID, detail: null, sec_fetch_site: null },
-    { action: 'denied', outcome: 'anonymous', user_id: null, patient_id: EXAMPLE_ID, detail: 'add note', sec_fetch_site: null },
-  ]);
+    { action: 'denied', outcome: 'bad_patient_id', user_id: null, patient_id: null, detail: 'patient_id must be digits only', sec_fetch_site: null },
+  ], 'the signed-in user’s bad ID and both attempts with another clinic’s session; no anonymous row');
+  const metrics = await app.app.metrics.metrics();
+  t.match(metrics, /sidechart_anonymous_patient_requests_total\{reason="anonymous"\} 2/, 'the anonymous view and note are counted');
+  t.match(metrics, /sidechart_anonymous_patient_requests_total\{reason="bad_patient_id"\} 1/, 'and the anonymous bad ID');
+  t.notMatch(metrics, /sidechart_anonymous_patient_requests_total\{[^}]*tenant/, 'no clinic label');
   t.equal(app.sim.requestCount(), 0, 'no refused attempt reached Cliniko');
   t.equal((await otherDb.selectFrom('audit_events').selectAll().execute()).length, 0, 'nothing written to the other clinic');
 });

@@ -18,8 +18,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { Clinics } from '../../tenancy/clinic.ts';
 import { cookieBelongsTo, newSessionId, unusableSessionId } from './id.ts';
+import type { SessionCache } from './cache.ts';
 import { createSessionStore, type SessionStore } from './store.ts';
 import { judgeSession } from './timeouts.ts';
+import { returnToCookieKey } from '../return-to-cookie.ts';
 import { findUserForSession, toSessionUser, type SessionUser } from '../users.ts';
 
 export type SignInMethod = 'password' | 'oidc' | 'platform';
@@ -43,8 +45,6 @@ declare module 'fastify' {
      * and the clinic's timeouts, or null when that user no longer exists.
      */
     loadedUser?: Awaited<ReturnType<typeof findUserForSession>> | null;
-    /** Pre-login: the validated path and query to return to after sign-in. */
-    returnTo?: string;
     /** Pre-login: an OIDC / platform login transaction (state, nonce, PKCE verifier, issuer...). */
     oidc?: Record<string, unknown>;
     /** @fastify/csrf-protection's secret. */
@@ -75,6 +75,8 @@ export interface SessionPluginOptions {
   /** Signs the session cookie (runtime.secrets.sessionSecret). */
   secret: string;
   clinics: Clinics;
+  /** Signed-in sessions held in process (runtime.sessionCache); none: every request reads the table. */
+  cache?: SessionCache;
   /** Defaults to the clinics' own tables (createSessionStore); tests may wrap it. */
   store?: SessionStore;
   /** Clock for the timeouts (tests). */
@@ -87,7 +89,9 @@ async function sessions(app: FastifyInstance, options: SessionPluginOptions): Pr
   const cookieOptions = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure };
 
   // parseOptions are the defaults of every cookie set or cleared, so clearing `__Host-` works.
-  await app.register(cookie, { parseOptions: cookieOptions });
+  // Signed cookies (the return path, return-to-cookie.ts) use a key derived from the session
+  // secret; the session cookie is signed by @fastify/session with the secret itself.
+  await app.register(cookie, { parseOptions: cookieOptions, secret: returnToCookieKey(options.secret) });
 
   app.addHook('onRequest', async (request) => {
     const value = request.cookies[name];
@@ -99,7 +103,7 @@ async function sessions(app: FastifyInstance, options: SessionPluginOptions): Pr
     secret: options.secret,
     cookieName: name,
     cookie: cookieOptions,
-    store: options.store ?? createSessionStore({ clinics: options.clinics }),
+    store: options.store ?? createSessionStore({ clinics: options.clinics, ...(options.cache ? { cache: options.cache } : {}) }),
     saveUninitialized: false,
     rolling: false,
     idGenerator: (request) => (request?.tenant ? newSessionId(request.tenant) : unusableSessionId()),

@@ -4,7 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { httpErrors } from '../../infra/errors.ts';
 import { authErrors } from '../errors.ts';
-import { safeReturnTo } from '../return-to.ts';
+import { takeReturnTo } from '../return-to-cookie.ts';
 import { startFreshSession, type SignInMethod } from './plugin.ts';
 import { sweepExpiredSessions } from './store.ts';
 import { expiresAt } from './timeouts.ts';
@@ -23,7 +23,8 @@ export async function signIn(
   if (!row) throw new Error(`signIn: no user ${user.id} in this clinic`);
   if (row.disabled) throw authErrors.accountDisabled();
 
-  const returnTo = safeReturnTo(request.session.returnTo) ?? '/';
+  // Signed, bound to this clinic, not expired, a safe path (return-to-cookie.ts); used once.
+  const returnTo = takeReturnTo(request, reply) ?? '/';
   // Not regenerate(): in @fastify/session 11.1.x it may leave the old record in the store (issue
   // 240) and it stores an empty session at once. Destroy the old record, then start afresh.
   await request.session.destroy();

@@ -1,12 +1,14 @@
 // The @fastify/session store: each clinic's sessions in its own schema (`sessions`), in its own
 // region. The session ID names the region and schema (id.ts); the store reaches the table only
 // through the clinic opener's scope (tenancy/clinic.ts), like every other tenant query. IDs it cannot place read as "no
-// session" (never an error page) and are never written.
+// session" (never an error page) and are never written. Signed-in sessions are read through the
+// in-process cache (cache.ts) when one is given; every write and destruction here forgets the entry.
 import { sql } from 'kysely';
 import type { Session } from 'fastify';
 import type { Clinics } from '../../tenancy/clinic.ts';
 import type { TenantDb } from '../../tenancy/tenant-database.ts';
-import { parseSessionId } from './id.ts';
+import type { CachedSession, SessionCache } from './cache.ts';
+import { parseSessionId, type SessionLocation } from './id.ts';
 
 /** A session that never reached sign-in (only a return_to, a CSRF secret, a login attempt). */
 export const PRE_LOGIN_TTL_MS = 60 * 60 * 1000;
@@ -23,32 +25,46 @@ function isMissingRelation(error: unknown): boolean {
   return code === '42P01' || code === '3F000';
 }
 
-export function createSessionStore(options: { clinics: Pick<Clinics, 'scopeAt'> }) {
-  function locate(id: string): TenantDb | null {
+export interface SessionStoreOptions {
+  clinics: Pick<Clinics, 'scopeAt'>;
+  /** Signed-in sessions held in process (cache.ts); without it every request reads the table. */
+  cache?: SessionCache;
+}
+
+export function createSessionStore(options: SessionStoreOptions) {
+  const cache = options.cache;
+
+  function locate(id: string): { location: SessionLocation; db: TenantDb } | null {
     const location = parseSessionId(id);
-    return location === null ? null : (options.clinics.scopeAt(location)?.db ?? null);
+    const db = location === null ? null : (options.clinics.scopeAt(location)?.db ?? null);
+    return location === null || db === null ? null : { location, db };
   }
 
   return {
     get(id: string, callback: GetCallback): void {
-      const db = locate(id);
-      if (db === null) return callback(null, null);
-      // One round trip for the hot path: the session, its user and the clinic's timeouts. The user
+      const place = locate(id);
+      if (place === null) return callback(null, null);
+      const cached = cache?.get(id, place.location);
+      if (cached) return callback(null, toSession(cached));
+      const startedAt = cache?.begin() ?? 0;
+      // One round trip when not cached: the session, its user and the clinic's timeouts. The user
       // rides along on the restored session as `loadedUser`, which is never stored (RESERVED_KEYS).
-      db.selectFrom('sessions as s')
+      place.db
+        .selectFrom('sessions as s')
         .innerJoin('auth_settings as a', (join) => join.onTrue())
         .leftJoin('users as u', (join) =>
           join.on(sql<boolean>`u.id = case when s.data->>'userId' ~ '^[0-9]{1,19}$' then (s.data->>'userId')::bigint end`),
         )
-        .select(['s.data', 'u.id', 'u.email', 'u.name', 'u.role', 'u.disabled', 'a.idle_timeout_minutes', 'a.absolute_timeout_minutes'])
+        .select(['s.data', 's.expires_at', 'u.id', 'u.email', 'u.name', 'u.role', 'u.disabled', 'a.idle_timeout_minutes', 'a.absolute_timeout_minutes'])
         .where('s.id', '=', id)
         .where('s.expires_at', '>', sql<Date>`now()`)
         .executeTakeFirst()
         .then(
           (row) => {
-            const session = row ? restore(row.data) : null;
-            if (session && row) {
-              session.loadedUser =
+            if (!row || typeof row.data !== 'object' || row.data === null || Array.isArray(row.data)) return callback(null, null);
+            const read: CachedSession = {
+              json: JSON.stringify(row.data),
+              user:
                 row.id === null
                   ? null
                   : {
@@ -59,34 +75,48 @@ export function createSessionStore(options: { clinics: Pick<Clinics, 'scopeAt'> 
                       disabled: row.disabled!,
                       idle_timeout_minutes: row.idle_timeout_minutes,
                       absolute_timeout_minutes: row.absolute_timeout_minutes,
-                    };
-            }
-            callback(null, session);
+                    },
+              expiresAtMs: row.expires_at.getTime(),
+            };
+            // Only signed-in sessions are worth holding; a pre-login one changes at every step.
+            if (read.user !== null) cache?.fill(id, place.location, read, startedAt);
+            callback(null, toSession(read));
           },
           (error: unknown) => (isMissingRelation(error) ? callback(null, null) : callback(error)),
         );
     },
 
     set(id: string, session: Session, callback: Callback): void {
-      const db = locate(id);
-      if (db === null) return callback(new Error('refusing to store a session that belongs to no clinic'));
+      const place = locate(id);
+      if (place === null) return callback(new Error('refusing to store a session that belongs to no clinic'));
       const data = serialize(session);
       const expiresAt = new Date(typeof session.expiresAt === 'number' ? session.expiresAt : Date.now() + PRE_LOGIN_TTL_MS);
-      db.insertInto('sessions')
+      cache?.forget(id);
+      place.db
+        .insertInto('sessions')
         .values({ id, data, expires_at: expiresAt })
         .onConflict((oc) => oc.column('id').doUpdateSet({ data, expires_at: expiresAt, updated_at: sql<Date>`now()` }))
         .execute()
-        .then(() => callback(), callback);
+        .then(() => {
+          // Again after the write: a read that raced it must not be what the cache keeps.
+          cache?.forget(id);
+          callback();
+        }, callback);
     },
 
     destroy(id: string, callback: Callback): void {
-      const db = locate(id);
-      if (db === null) return callback();
-      db.deleteFrom('sessions')
+      const place = locate(id);
+      if (place === null) return callback();
+      cache?.forget(id);
+      place.db
+        .deleteFrom('sessions')
         .where('id', '=', id)
         .execute()
         .then(
-          () => callback(),
+          () => {
+            cache?.forget(id);
+            callback();
+          },
           (error: unknown) => (isMissingRelation(error) ? callback() : callback(error)),
         );
     },
@@ -102,6 +132,12 @@ function serialize(session: Session): string {
     if (!RESERVED_KEYS.has(key) && value !== undefined) data[key] = value;
   }
   return JSON.stringify(data);
+}
+
+function toSession(read: CachedSession): Session | null {
+  const session = restore(JSON.parse(read.json));
+  if (session) session.loadedUser = read.user;
+  return session;
 }
 
 function restore(data: unknown): Session | null {

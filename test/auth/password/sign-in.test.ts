@@ -6,6 +6,7 @@ import { WRONG_CREDENTIALS } from '../../../src/auth/password/clinic-host-routes
 import { getAuthSettings, updateAuthSettings } from '../../../src/auth/settings.ts';
 import { setUserDisabled } from '../../../src/auth/users.ts';
 import {
+  authChangesSettled,
   PASSWORD, PATIENT_PATH, addUser, client, csrfTokenIn, sessionCookie, sessionIdOf, sessionRows, signInWithPassword, startAuthApp, tenantDb,
 } from '../../helpers/fixtures.ts';
 
@@ -22,10 +23,10 @@ t.test('button URL -> sign-in page -> back to the exact URL, signed in', async (
   t.equal(first.status, 303);
   t.equal(first.location, '/login', 'relative: never leaves the host');
   t.equal(first.header('cache-control'), 'no-store');
-  const rows = await sessionRows(runtime, 'acme');
-  t.equal(rows.length, 1, 'a pre-login session holds the return path');
-  t.equal(rows[0]!.data.returnTo, PATIENT_PATH);
-  t.notOk(rows[0]!.data.userId);
+  t.equal((await sessionRows(runtime, 'acme')).length, 0, 'no session row: the click writes nothing');
+  const returnCookie = http.cookies('acme.localhost').find((c) => c.name === 'sidechart-return');
+  t.ok(returnCookie, 'the return path is kept in a cookie');
+  t.match(decodeURIComponent(returnCookie!.value), `:${PATIENT_PATH}.`, 'which carries the exact URL (signed)');
 
   const page = await http.get(`${acme}/login`);
   t.equal(page.status, 200);
@@ -59,7 +60,7 @@ t.test('button URL -> sign-in page -> back to the exact URL, signed in', async (
   t.equal(stored.length, 1, 'the pre-login session was replaced, not kept');
   t.equal(stored[0]!.data.userId, user.id);
   t.equal(stored[0]!.data.authMethod, 'password');
-  t.notOk(stored[0]!.data.returnTo, 'the return path does not outlive sign-in');
+  t.notOk(http.cookies('acme.localhost').some((c) => c.name === 'sidechart-return'), 'the return path does not outlive sign-in');
 });
 
 t.test('wrong password, unknown e-mail and no password look the same', async (t) => {
@@ -115,6 +116,7 @@ t.test('disabling a signed-in user ends the session at the next request', async 
   t.equal((await signInWithPassword(http, origin('acme'), 'jo@acme.example', PASSWORD)).status, 303);
   t.equal((await http.get(`${origin('acme')}/__test/whoami`)).status, 200);
   await setUserDisabled(await tenantDb(runtime, 'acme'), user.id, true);
+  await authChangesSettled(runtime);
   t.equal((await http.get(`${origin('acme')}/__test/whoami`)).status, 303);
   t.equal((await sessionRows(runtime, 'acme')).filter((r) => r.data.userId).length, 0, 'its record is destroyed');
 });

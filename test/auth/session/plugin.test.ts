@@ -26,11 +26,11 @@ t.test('only requests on the clinic the cookie names touch the store', async (t)
   await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics });
   await app.register(sessionPlugin, { config, secret: 'a-test-secret-of-at-least-32-characters', clinics: runtime.clinics, store: spy });
   app.get('/start', async (request) => {
-    request.session.returnTo = '/somewhere';
+    request.session.oidc = { state: 'somewhere' };
     return { user: request.user };
   });
-  app.get('/peek', async (request) => ({ returnTo: request.session.returnTo ?? null }));
-  app.get('/health', { config: { anyHost: true } }, async (request) => ({ returnTo: request.session.returnTo ?? null }));
+  app.get('/peek', async (request) => ({ oidc: request.session.oidc ?? null }));
+  app.get('/health', { config: { anyHost: true } }, async (request) => ({ oidc: request.session.oidc ?? null }));
   t.teardown(() => app.close());
 
   const started = await app.inject({ url: '/start', headers: { host: 'acme.localhost' } });
@@ -42,14 +42,14 @@ t.test('only requests on the clinic the cookie names touch the store', async (t)
   calls.length = 0;
 
   const withCookie = (host: string, url = '/peek') => app.inject({ url, headers: { host, cookie: `sidechart=${cookie.value}` } });
-  t.same((await withCookie('acme.localhost')).json(), { returnTo: '/somewhere' });
+  t.same((await withCookie('acme.localhost')).json(), { oidc: { state: 'somewhere' } });
   t.same(calls, [`get ${region}.${acme.schemaName}`], 'its own clinic reads it');
   calls.length = 0;
 
   for (const [host, url] of [['other.localhost', '/peek'], ['localhost', '/peek'], ['www.localhost', '/peek'], ['auth.localhost', '/peek'], ['acme.localhost', '/health'], ['127.0.0.1', '/health']] as const) {
     const res = await withCookie(host, url);
     t.not(res.statusCode, 500, `${host}${url}`);
-    if (res.statusCode === 200) t.same(res.json(), { returnTo: null }, `${host}${url}: no session data`);
+    if (res.statusCode === 200) t.same(res.json(), { oidc: null }, `${host}${url}: no session data`);
     t.same(res.headers['set-cookie'], undefined, `${host}${url}: the cookie is left alone`);
   }
   t.same(calls, [], 'no other host or anyHost route reached the store');

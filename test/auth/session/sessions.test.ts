@@ -6,6 +6,7 @@ import { resolveSecrets } from '../../../src/infra/secrets.ts';
 import { updateAuthSettings } from '../../../src/auth/settings.ts';
 import { generateKeySpec } from '../../../src/infra/crypto.ts';
 import {
+  authChangesSettled,
   PASSWORD, PATIENT_PATH, addUser, ageSession, client, csrfTokenIn, sessionCookie, sessionIdOf, sessionRows, signInWithPassword, startAuthApp, tenantDb,
 } from '../../helpers/fixtures.ts';
 
@@ -103,8 +104,9 @@ t.test('idle and absolute timeouts, per clinic, enforced on the server', async (
     t.equal(res.status, 303, `${what}: anonymous`);
     t.equal(res.location, '/login', `${what}: sent to sign in`);
     t.notOk((await sessionRows(runtime, 'acme')).some((r) => r.id === id), `${what}: record destroyed`);
-    const fresh = (await sessionRows(runtime, 'acme')).find((r) => r.data.returnTo === PATIENT_PATH);
-    t.ok(fresh, `${what}: a new pre-login session remembers where to return`);
+    const returnCookie = http.cookies('acme.localhost').find((c) => c.name === 'sidechart-return');
+    t.match(decodeURIComponent(returnCookie?.value ?? ''), `:${PATIENT_PATH}.`, `${what}: the return cookie remembers where to return`);
+    t.notOk((await sessionRows(runtime, 'acme')).some((r) => !r.data.userId), `${what}: and no pre-login session is stored for it`);
   };
 
   // Defaults: 30 minutes idle, 8 hours absolute.
@@ -130,6 +132,7 @@ t.test('idle and absolute timeouts, per clinic, enforced on the server', async (
   // The stored expiry is a hard limit too (a row past expires_at is never read).
   const hard = await signedIn();
   await (await tenantDb(runtime, 'acme')).updateTable('sessions').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', hard.id).execute();
+  await authChangesSettled(runtime);
   t.equal((await hard.http.get(`${acme}/__test/whoami`)).status, 303, 'past expires_at: anonymous');
 });
 
@@ -149,6 +152,10 @@ t.test('no rows for anonymous visitors; reading a session writes nothing', async
   const head = await http.request('HEAD', `${acme}${PATIENT_PATH}`);
   t.equal(head.status, 303);
   t.equal((await sessionRows(runtime, 'acme')).length, 0, 'HEAD of a protected page stores nothing');
+  t.same(head.setCookie, [], 'not even the return cookie');
+  const get = await http.get(`${acme}${PATIENT_PATH}`);
+  t.equal(get.status, 303);
+  t.equal((await sessionRows(runtime, 'acme')).length, 0, 'nor does a GET of it (the return path is a cookie)');
 
   await signInWithPassword(http, acme, 'jo@acme.example', PASSWORD);
   const [row] = await sessionRows(runtime, 'acme');
