@@ -53,6 +53,8 @@ export interface Config {
     maxLifetimeSeconds: number;
     /** A pooled connection is closed after this many uses (0: never): PostgreSQL backends cache the catalog of every clinic they touch. */
     maxUses: number;
+    /** Hot-path queries as named prepared statements (off behind a PgBouncer without prepared-statement support). */
+    preparedStatements: boolean;
   };
   tenantCacheTtlMs: number;
   /** Most clinics (and unknown slugs) the directory cache holds at once. */
@@ -336,6 +338,7 @@ export function loadConfig(env: Env = process.env): Config {
       connectionTimeoutMs: integer(env, 'DB_CONNECTION_TIMEOUT_MS', 5_000, 100, 120_000),
       maxLifetimeSeconds: integer(env, 'DB_MAX_LIFETIME_SECONDS', 1_800, 0, 86_400),
       maxUses: integer(env, 'DB_MAX_USES', 500, 0, 10_000_000),
+      preparedStatements: bool(env, 'DB_PREPARED_STATEMENTS', true),
     },
     tenantCacheTtlMs: integer(env, 'TENANT_CACHE_TTL_MS', 10_000, 0, 3_600_000),
     tenantCacheMax: integer(env, 'TENANT_CACHE_MAX', 20_000, 1, 10_000_000),

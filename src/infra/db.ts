@@ -1,9 +1,11 @@
 // Database pools and Kysely instances: one pg pool per region (a PostgreSQL cluster), shared by all
 // the tenants placed there, plus the control-plane handle. Tenant code never sees these directly:
 // it receives a schema-scoped handle from tenancy/scope.ts.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { Kysely, PostgresAdapter, PostgresDialect, sql } from 'kysely';
-import type { ColumnType, MigrationLockOptions } from 'kysely';
+import type { ColumnType, Compilable, CompiledQuery, MigrationLockOptions } from 'kysely';
 import type { Config } from '../config.ts';
 
 export interface RegionsTable {
@@ -75,8 +77,33 @@ export interface PoolOptions {
   onError: (error: Error) => void;
 }
 
+/**
+ * SQL texts of reusable queries (reusableQuery below) and the statement name each is prepared
+ * under: the same text always gets the same name (a hash), in every process. Bounded.
+ */
+const preparedNames = new LRUCache<string, string>({ max: 10_000 });
+
+/**
+ * A pg client that runs the registered texts as named prepared statements: PostgreSQL parses and
+ * plans them once per connection instead of at every call (for the patient query, planning was
+ * more than half of what the server spent; `npm run bench`). Each connection keeps what it
+ * prepared until it closes (DB_MAX_USES bounds that). Behind PgBouncer in transaction mode this
+ * needs PgBouncer ≥ 1.21 with `max_prepared_statements`; otherwise set DB_PREPARED_STATEMENTS=false.
+ */
+class PreparingClient extends pg.Client {
+  override query(...args: unknown[]): any {
+    const [text, values] = args;
+    if (typeof text === 'string' && Array.isArray(values) && args.length === 2) {
+      const name = preparedNames.get(text);
+      if (name !== undefined) return super.query({ name, text, values } as pg.QueryConfig);
+    }
+    return (super.query as (...a: unknown[]) => unknown)(...args);
+  }
+}
+
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
+    ...(options.db.preparedStatements ? { Client: PreparingClient } : {}),
     connectionString: options.url,
     max: options.db.poolMax,
     idleTimeoutMillis: 30_000,
@@ -145,4 +172,38 @@ export async function ping(pool: pg.Pool, timeoutMs: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A query built and compiled once per handle, then run with new values: for the hot path, where
+ * building and compiling a Kysely query (and the schema plugin's pass over it) cost more than the
+ * database took to answer. `build` receives a stand-in for each argument; each must become exactly
+ * one bound parameter of the compiled query, so the SQL text cannot depend on the values (checked
+ * on the first build). Handles are the clinic opener's long-lived scoped ones (WeakMap: a handle
+ * dropped from its cache takes its queries with it). The SQL is also run as a prepared statement
+ * (PreparingClient above): select explicit columns, never `*`, so that a migration adding a
+ * column cannot change the result type of a statement a connection has already prepared.
+ */
+export function reusableQuery<DB, Args extends readonly string[], Row>(build: (db: Kysely<DB>, ...args: Args) => Compilable<Row>) {
+  const compiled = new WeakMap<Kysely<DB>, { query: CompiledQuery<Row>; slots: number[] }>();
+  return async (db: Kysely<DB>, ...args: Args): Promise<Row[]> => {
+    let entry = compiled.get(db);
+    if (!entry) {
+      const standIns = args.map((_arg, i) => `\u0000reusable-query-argument-${i}`) as unknown as Args;
+      const query = build(db, ...standIns).compile();
+      const slots = standIns.map((standIn) => {
+        const at = query.parameters.indexOf(standIn);
+        if (at < 0 || query.parameters.lastIndexOf(standIn) !== at) throw new Error('reusableQuery: each argument must be bound exactly once');
+        return at;
+      });
+      entry = { query, slots };
+      compiled.set(db, entry);
+      if (!preparedNames.has(query.sql)) preparedNames.set(query.sql, `sidechart_${createHash('sha256').update(query.sql).digest('hex').slice(0, 24)}`);
+    }
+    const parameters = [...entry.query.parameters];
+    entry.slots.forEach((at, i) => {
+      parameters[at] = args[i];
+    });
+    return (await db.executeQuery<Row>({ ...entry.query, parameters })).rows;
+  };
 }

@@ -4,9 +4,8 @@
 // top-level GET). Read top to bottom: the ID is checked (400 if it is not one), the visitor must be
 // signed in to this clinic (else the sign-in redirect, which brings them back here), the patient is
 // looked up by the sync policy (sync.ts), the page is rendered, the view is written to the audit
-// trail, and only then is the page sent. On the common path (held, fresh, not merged) the record is
-// read and the view recorded in one statement (sync.showIfFresh), committed before rendering: a
-// recorded view whose page then fails to render is acceptable, a page sent unrecorded is not. Its only side effects are that audit event and the
+// trail, and only then is the page sent. With the session cached, a fresh held patient costs one
+// query (the record and its notes) and a share of one group-committed audit INSERT (audit.ts). Its only side effects are that audit event and the
 // refreshed Cliniko record. Refused attempts are audited when someone is signed in (here, or at
 // another clinic whose session cookie came along); a visitor who is not signed in is only counted
 // and logged, so an anonymous click writes nothing to the database (the return path is a cookie).
@@ -26,7 +25,7 @@ import { patientErrors } from './errors.ts';
 import { recordAudit, requestOrigin, type AuditEntry, type AuditWriter } from './audit.ts';
 import { addNote, checkNoteText, listNotes, NOTE_MAX_CHARACTERS } from './notes.ts';
 import { parsePatientId } from './patient-id.ts';
-import { findPatient, type PatientLookup, type PatientRow, type PatientSync } from './sync.ts';
+import { findPatient, type PatientLookup, type PatientSync } from './sync.ts';
 import { displayZone, noteViews, patientPageModel, syncBanner, syncFailureText } from './view-model.ts';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 
@@ -105,21 +104,6 @@ export async function patientRoutes(fastify: FastifyInstance, options: PatientRo
         const outcome = hasOtherClinicSession(request) ? 'other_clinic_session' : 'anonymous';
         await refuse(request, { outcome, patientId });
         return requireUser(request, reply);
-      }
-
-      const view: AuditEntry = { action: 'view', outcome: 'shown', detail: 'fresh', userId: request.user.id, patientId, origin: requestOrigin(request) };
-      // The common path, one statement: a fresh record read and its view recorded together.
-      let fresh: PatientRow | null;
-      try {
-        fresh = await sync.showIfFresh(clinic, patientId, view);
-      } catch (error) {
-        request.log.error({ err: error, event: 'audit_write_failed' }, 'could not read a patient and record the view: page withheld');
-        throw patientErrors.auditUnavailable();
-      }
-      if (fresh !== null) {
-        const lookup: PatientLookup = { kind: 'found', patient: fresh, sync: { state: 'fresh' }, mergedFrom: [], survivorProblem: null };
-        const page = await renderLookup(request, reply, lookup, patientId);
-        return reply.code(page.statusCode).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page.html);
       }
 
       const lookup = await sync.lookup(clinic, patientId, request.log);

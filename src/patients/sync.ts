@@ -23,18 +23,19 @@
 // including views that checked the table just before the refresh stored its result; the client
 // coalesces per API key as well. Failures never remove or overwrite what is held.
 import type { FastifyBaseLogger } from 'fastify';
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import type { SecretBox } from '../infra/crypto.ts';
 import type { ClinikoClient } from '../cliniko/client/client.ts';
 import { isClinikoError, type ClinikoErrorKind } from '../cliniko/client/errors.ts';
 import { loadClinikoCredentials } from '../cliniko/connection.ts';
 import type { ClinicScope } from '../tenancy/clinic.ts';
+import type { TenantDb } from '../tenancy/tenant-database.ts';
+import { reusableQuery } from '../infra/db.ts';
 import type { ClinikoPatient } from '../cliniko/types.ts';
 import { parsePatientId } from './patient-id.ts';
 import { notesFromJson, notesOfPatientJson, type NoteRow } from './notes.ts';
-import type { PatientsTable } from './tables.ts';
-import { auditRow, type AuditEntry } from './audit.ts';
+import { PATIENT_COLUMNS, type PatientsTable } from './tables.ts';
 
 /** A held patient; `notes` is set when they were read with the row (see findPatient). */
 export type PatientRow = Selectable<PatientsTable> & { notes?: NoteRow[] };
@@ -186,53 +187,6 @@ export function createPatientSync(deps: PatientSyncDeps) {
 
   return {
     /**
-     * The common path of a view in one statement: when the patient is held, fresh and not merged
-     * (so the page is sure to show this very record, with nothing to ask Cliniko), the record and
-     * its notes are read and the view's audit event inserted together, committed before this
-     * resolves. Otherwise nothing is written and this resolves null: the caller takes lookup() and
-     * records the view itself. The event must be the one the page would record (outcome 'shown',
-     * detail 'fresh', this patient).
-     */
-    async showIfFresh(clinic: ClinicScope, patientId: string, event: AuditEntry): Promise<PatientRow | null> {
-      const freshSince = new Date(now() - settings.freshSeconds * 1000);
-      if (settings.freshSeconds <= 0) return null;
-      const row = auditRow(event);
-      const audited = await clinic.db
-        .with('p', (db) => db.selectFrom('patients as p').selectAll('p').select((eb) => notesOfPatientJson(eb).as('notes')).where('p.cliniko_id', '=', patientId))
-        .with('ev', (db) =>
-          db
-            .insertInto('audit_events')
-            .columns(['action', 'outcome', 'detail', 'user_id', 'patient_id', 'client_ip', 'user_agent', 'sec_fetch_site', 'referrer', 'request_id'])
-            .expression((eb) =>
-              eb
-                .selectFrom('p')
-                .select([
-                  sql<string>`${row.action}`.as('action'),
-                  sql<string>`${row.outcome}`.as('outcome'),
-                  sql<string | null>`${row.detail ?? null}::text`.as('detail'),
-                  sql<string | null>`${row.user_id ?? null}::bigint`.as('user_id'),
-                  'p.cliniko_id',
-                  sql<string | null>`${row.client_ip ?? null}::text`.as('client_ip'),
-                  sql<string | null>`${row.user_agent ?? null}::text`.as('user_agent'),
-                  sql<string | null>`${row.sec_fetch_site ?? null}::text`.as('sec_fetch_site'),
-                  sql<string | null>`${row.referrer ?? null}::text`.as('referrer'),
-                  sql<string | null>`${row.request_id ?? null}::text`.as('request_id'),
-                ])
-                .where('p.fetched_at', '>', freshSince)
-                .where('p.merged_into_id', 'is', null),
-            )
-            .returning('id'),
-        )
-        .selectFrom('p')
-        .selectAll('p')
-        .select((eb) => eb.selectFrom('ev').select(sql<string>`count(*)`.as('n')).as('audited'))
-        .executeTakeFirst();
-      if (audited === undefined || Number(audited.audited) !== 1) return null;
-      const { audited: _count, ...patient } = audited;
-      return { ...patient, notes: notesFromJson(patient.notes) };
-    },
-
-    /**
      * The patient to show for this Cliniko ID, following merges to the surviving record. The
      * whole lookup, merges included, stays within the fetch budget.
      */
@@ -266,14 +220,18 @@ export function createPatientSync(deps: PatientSyncDeps) {
   };
 }
 
+/** The record and its notes by Cliniko ID, compiled once per clinic (infra/db.ts reusableQuery). */
+const patientWithNotes = reusableQuery((db: TenantDb, id: string) =>
+  db
+    .selectFrom('patients as p')
+    .select(PATIENT_COLUMNS.map((column) => `p.${column}` as const))
+    .select((eb) => notesOfPatientJson(eb).as('notes'))
+    .where('p.cliniko_id', '=', id),
+);
+
 /** The held record with its Sidechart notes (one query: this is every view's common path). */
 export async function findPatient(scope: ClinicScope, id: string): Promise<PatientRow | undefined> {
-  const row = await scope.db
-    .selectFrom('patients as p')
-    .selectAll('p')
-    .select((eb) => notesOfPatientJson(eb).as('notes'))
-    .where('p.cliniko_id', '=', id)
-    .executeTakeFirst();
+  const [row] = await patientWithNotes(scope.db, id);
   return row === undefined ? undefined : { ...row, notes: notesFromJson(row.notes) };
 }
 

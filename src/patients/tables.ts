@@ -32,6 +32,15 @@ export interface PatientsTable {
   sync_error_message: NullableText;
 }
 
+/** Every column of `patients`, for queries that must name them (prepared statements, infra/db.ts). */
+export const PATIENT_COLUMNS = [
+  'cliniko_id', 'first_name', 'last_name', 'data', 'fetched_at', 'created_at', 'updated_at', 'preferred_first_name', 'date_of_birth',
+  'archived_at', 'deleted_at', 'merged_at', 'merged_into_id', 'cliniko_updated_at', 'sync_attempted_at', 'sync_error', 'sync_error_message',
+] as const satisfies readonly (keyof PatientsTable)[];
+// Does not compile while a column of PatientsTable is missing from the list above.
+const everyPatientColumn: [Exclude<keyof PatientsTable, (typeof PATIENT_COLUMNS)[number]>] extends [never] ? true : false = true;
+void everyPatientColumn;
+
 export interface PatientNotesTable {
   id: Generated<string>;
   patient_id: string;

@@ -41,4 +41,5 @@ t.test('the PgBouncer config runs in transaction mode', async (t) => {
   const ini = readFileSync('infra/pgbouncer/pgbouncer.ini', 'utf8');
   t.match(ini, /^pool_mode = transaction$/m);
   t.match(ini, /^ignore_startup_parameters = .*statement_timeout/m);
+  t.match(ini, /^max_prepared_statements = [1-9][0-9]*$/m, 'named prepared statements (DB_PREPARED_STATEMENTS) survive transaction pooling');
 });

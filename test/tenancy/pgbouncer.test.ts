@@ -11,7 +11,7 @@ t.test('isolation through PgBouncer (transaction mode)', { skip: pgbouncerAvaila
   const direct = await createTestDatabase(t);
   const bouncer = await startPgBouncer(t, testServerUrl(), { poolSize: 3 });
   const { app, runtime } = await buildTestApp(t, {
-    env: { DATABASE_URL: bouncer.through(direct), CONTROL_LISTEN_URL: direct, DB_POOL_MAX: '10' },
+    env: { DATABASE_URL: bouncer.through(direct), CONTROL_LISTEN_URL: direct, DB_POOL_MAX: '10', DB_PREPARED_STATEMENTS: 'false' },
     extend: registerIsolationRoutes,
   });
   const slugs = await seedClinics(runtime, 10, 'bounced');

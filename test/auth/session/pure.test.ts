@@ -68,3 +68,17 @@ t.test('cookie name and Secure follow the public scheme', async (t) => {
   t.same(sessionCookieSettings({ publicScheme: 'https' }), { name: '__Host-sidechart', secure: true });
   t.same(sessionCookieSettings({ publicScheme: 'http' }), { name: 'sidechart', secure: false });
 });
+
+t.test('session IDs cut from the random pool: every one well-formed and distinct, across refills', async (t) => {
+  const seen = new Set<string>();
+  // 2,000 IDs of 32 bytes span eight refills of the 8 KiB pool.
+  for (let i = 0; i < 2000; i++) {
+    const random = newSessionId({ regionId: 'local', schemaName: 't_1' }).split('.')[2]!;
+    if (!/^[A-Za-z0-9_-]{43}$/.test(random) || seen.has(random)) t.fail(`bad or repeated ID ${random}`);
+    seen.add(random);
+  }
+  t.equal(seen.size, 2000, '2,000 distinct IDs');
+  const bytes = Buffer.concat([...seen].map((id) => Buffer.from(id, 'base64url')));
+  const zeros = bytes.filter((b) => b === 0).length;
+  t.ok(zeros < bytes.length / 128, `not a zeroed pool (${zeros} zero bytes of ${bytes.length})`);
+});
