@@ -4,10 +4,10 @@
 // closes it. A new route is one file in its domain folder plus one registration line here.
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import helmet from '@fastify/helmet';
 import formbody from '@fastify/formbody';
 import type { Runtime } from './runtime.ts';
 import { registerErrorHandling } from './infra/http.ts';
+import { securityHeadersPlugin } from './infra/security-headers.ts';
 import { healthRoutes } from './infra/health.ts';
 import { assetRoutes } from './infra/assets.ts';
 import { loggerOptions } from './infra/log.ts';
@@ -52,7 +52,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const metrics = createMetrics({ databases: runtime.databases });
   app.decorate('metrics', metrics.registry);
   await app.register(metrics.plugin);
-  await app.register(helmet, {
+  await app.register(securityHeadersPlugin, {
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
