@@ -46,6 +46,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     requestIdHeader: false, // a client-chosen id would let callers forge log correlation
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    // A request (headers and body) that does not arrive in time gets a 408 and its socket closed;
+    // Node checks every second, so the answer comes within a second of the deadline.
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    connectionTimeout: config.http.socketTimeoutMs,
+    http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, config.http.headersTimeoutMs) },
   });
 
   registerErrorHandling(app);
@@ -53,6 +59,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('metrics', metrics.registry);
   await app.register(metrics.plugin);
   await app.register(securityHeadersPlugin, {
+    helmet: {
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -69,6 +76,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     referrerPolicy: { policy: 'no-referrer' },
     strictTransportSecurity: config.publicScheme === 'https' ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     crossOriginEmbedderPolicy: false,
+    // The same answer as CSP frame-ancestors 'none', for browsers that only know this header.
+    xFrameOptions: { action: 'deny' },
+    },
+    // No page of ours uses any of these browser features.
+    permissionsPolicy: 'accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), usb=(), interest-cohort=()',
   });
   await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics });
   // Sessions and the signed-in user (after tenancy: a session belongs to the host's clinic).

@@ -27,6 +27,11 @@ export interface Config {
   env: SidechartEnv;
   port: number;
   listenHost: string;
+  /**
+   * Deadlines on the client's side of every connection (Node's HTTP server): the whole request
+   * (headers and body), the headers alone, an idle keep-alive connection, an idle socket.
+   */
+  http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; socketTimeoutMs: number };
   /** Prometheus /metrics on its own port (0: off), never on clinic hosts. */
   metricsPort: number;
   metricsHost: string;
@@ -91,9 +96,11 @@ export interface Config {
   auth: {
     /** argon2id memory cost of password hashes (KiB); low values only make sense in tests. */
     passwordHashMemoryKib: number;
-    /** Failed password sign-ins per account (clinic + e-mail) before it is locked, with backoff. */
+    /** Hard: failures for one account from one address (IPv6: its /64) before that pair is locked. */
+    loginMaxFailuresPerAccountAndAddress: number;
+    /** Soft: failures for one account from any addresses before short locks (minutes at most). */
     loginMaxFailuresPerAccount: number;
-    /** Failed password sign-ins per client address before it is locked, with backoff. */
+    /** Failed password sign-ins per client address at one clinic (IPv6: per /64) before it is locked, with backoff. */
     loginMaxFailuresPerIp: number;
   };
 }
@@ -153,6 +160,20 @@ function postgresUrl(name: string, raw: string): string {
 }
 
 const REGION_ID = /^[a-z][a-z0-9-]{0,30}$/;
+
+function httpTimeouts(env: Env): Config['http'] {
+  const requestTimeoutMs = integer(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000);
+  const headersTimeoutMs = integer(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
+  // Node refuses a headers deadline past the whole request's.
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS', `must not exceed HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  return {
+    requestTimeoutMs,
+    headersTimeoutMs,
+    // Above the idle timeout of the load balancers in front (60 s is common), so they close first.
+    keepAliveTimeoutMs: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 65_000, 100, 600_000),
+    socketTimeoutMs: integer(env, 'HTTP_SOCKET_TIMEOUT_MS', 120_000, 1_000, 3_600_000),
+  };
+}
 
 function parseRegions(raw: string | undefined): RegionConfig[] {
   if (raw === undefined) return [];
@@ -319,6 +340,7 @@ export function loadConfig(env: Env = process.env): Config {
     env: mode,
     port,
     listenHost: text(env, 'LISTEN_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    http: httpTimeouts(env),
     metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
     metricsHost: text(env, 'METRICS_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
     baseDomains,
@@ -364,7 +386,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     auth: {
       passwordHashMemoryKib,
-      loginMaxFailuresPerAccount: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 5, 1, 1000),
+      loginMaxFailuresPerAccountAndAddress: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS', 5, 1, 1000),
+      loginMaxFailuresPerAccount: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 20, 1, 1000),
       loginMaxFailuresPerIp: integer(env, 'LOGIN_MAX_FAILURES_PER_IP', 100, 1, 100_000),
     },
   });

@@ -158,6 +158,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     get loginThrottle() {
       return (loginThrottle ??= createLoginThrottle({
         pool: databases.controlPool,
+        maxFailuresPerAccountAndAddress: config.auth.loginMaxFailuresPerAccountAndAddress,
         maxFailuresPerAccount: config.auth.loginMaxFailuresPerAccount,
         maxFailuresPerIp: config.auth.loginMaxFailuresPerIp,
       }));

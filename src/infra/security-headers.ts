@@ -26,8 +26,14 @@ export function securityHeaderSet(options: HelmetOptions): Record<string, string
   return headers;
 }
 
-async function securityHeaders(app: FastifyInstance, options: HelmetOptions): Promise<void> {
-  const headers = securityHeaderSet(options);
+export interface SecurityHeaderOptions {
+  helmet: HelmetOptions;
+  /** Permissions-Policy (helmet does not set it). */
+  permissionsPolicy: string;
+}
+
+async function securityHeaders(app: FastifyInstance, options: SecurityHeaderOptions): Promise<void> {
+  const headers = { ...securityHeaderSet(options.helmet), 'permissions-policy': options.permissionsPolicy };
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers);
     done();

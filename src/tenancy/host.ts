@@ -85,3 +85,26 @@ export function parseHost(rawHost: unknown, baseDomains: readonly string[]): Hos
   if (RESERVED_LABELS.has(label)) return { kind: 'reserved', label, baseDomain: best };
   return { kind: 'tenant', slug: label, baseDomain: best };
 }
+
+/**
+ * The host a request names, per RFC 9112 §3.2.2: when the request target is in absolute form
+ * (`GET http://a.example/x`), its authority wins over the Host header (a proxy routing by the URI
+ * and the app resolving by Host must not disagree). Null when the target is in origin form, and
+ * '' (an invalid host) when it is an absolute URI that cannot be read.
+ */
+export function absoluteFormHost(target: string | undefined): string | null {
+  if (target === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return null;
+  try {
+    const url = new URL(target);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.host : '';
+  } catch {
+    return '';
+  }
+}
+
+/** A request with more than one Host header must be refused (RFC 9112 §3.2). */
+export function hostHeaderCount(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') count++;
+  return count;
+}

@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { httpErrors } from '../infra/errors.ts';
-import { parseHost } from './host.ts';
+import { absoluteFormHost, hostHeaderCount, parseHost } from './host.ts';
 import type { Clinic, Clinics } from './clinic.ts';
 import type { TenantRecord } from './directory.ts';
 import { tenancyErrors } from './errors.ts';
@@ -43,8 +43,10 @@ async function tenancy(app: FastifyInstance, options: TenancyPluginOptions): Pro
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config.anyHost) return;
-    // request.host honours X-Forwarded-Host only when the peer is a configured trusted proxy.
-    const resolution = parseHost(request.host, options.baseDomains);
+    if (hostHeaderCount(request.raw.rawHeaders) > 1) throw tenancyErrors.invalidHost();
+    // An absolute-form target's authority wins over Host (RFC 9112); otherwise request.host, which
+    // honours X-Forwarded-Host only when the peer is a configured trusted proxy.
+    const resolution = parseHost(absoluteFormHost(request.raw.url) ?? request.host, options.baseDomains);
     if (resolution.kind === 'invalid') throw tenancyErrors.invalidHost();
     request.site = resolution;
     if (resolution.kind !== 'tenant') return;

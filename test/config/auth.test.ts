@@ -11,9 +11,9 @@ const production = {
 };
 
 t.test('defaults', async (t) => {
-  t.same(loadConfig({}).auth, { passwordHashMemoryKib: 65_536, loginMaxFailuresPerAccount: 5, loginMaxFailuresPerIp: 100 });
-  t.same(loadConfig({ PASSWORD_HASH_MEMORY_KIB: '64', LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_IP: '7' }).auth, {
-    passwordHashMemoryKib: 64, loginMaxFailuresPerAccount: 3, loginMaxFailuresPerIp: 7,
+  t.same(loadConfig({}).auth, { passwordHashMemoryKib: 65_536, loginMaxFailuresPerAccountAndAddress: 5, loginMaxFailuresPerAccount: 20, loginMaxFailuresPerIp: 100 });
+  t.same(loadConfig({ PASSWORD_HASH_MEMORY_KIB: '64', LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS: '2', LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_IP: '7' }).auth, {
+    passwordHashMemoryKib: 64, loginMaxFailuresPerAccountAndAddress: 2, loginMaxFailuresPerAccount: 3, loginMaxFailuresPerIp: 7,
   });
   t.equal(loadConfig({ ...production, PASSWORD_HASH_MEMORY_KIB: '19456' }).auth.passwordHashMemoryKib, 19_456);
 });
@@ -24,6 +24,7 @@ t.test('bad values name the variable, on one line', async (t) => {
     [{ PASSWORD_HASH_MEMORY_KIB: 'lots' }, 'PASSWORD_HASH_MEMORY_KIB', /whole number/],
     [{ ...production, PASSWORD_HASH_MEMORY_KIB: '1024' }, 'PASSWORD_HASH_MEMORY_KIB', /at least 19456 in production/],
     [{ LOGIN_MAX_FAILURES_PER_ACCOUNT: '0' }, 'LOGIN_MAX_FAILURES_PER_ACCOUNT', /from 1 to/],
+    [{ LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS: 'many' }, 'LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS', /whole number/],
     [{ LOGIN_MAX_FAILURES_PER_IP: '-5' }, 'LOGIN_MAX_FAILURES_PER_IP', /whole number/],
   ];
   for (const [env, variable, message] of cases) {

@@ -1,6 +1,7 @@
 // The security headers (src/infra/security-headers.ts) on every kind of answer: a page, a redirect,
 // a bad host, an unknown clinic, a missing route, a refused POST. Computed once by helmet; a
-// response without them would be a page that can be framed or sniffed.
+// response without them would be a page that can be framed or sniffed. (Issue 10, finding 6:
+// X-Frame-Options said SAMEORIGIN beside frame-ancestors 'none', and no Permissions-Policy.)
 import t from 'tap';
 import { securityHeaderSet } from '../../src/infra/security-headers.ts';
 import { buildTestApp } from '../helpers/app.ts';
@@ -35,5 +36,7 @@ t.test('every answer carries them, whatever happened', async (t) => {
     t.equal(res.headers['x-content-type-options'], 'nosniff', `${what}: nosniff`);
     t.equal(res.headers['referrer-policy'], 'no-referrer', `${what}: referrer policy`);
     t.equal(res.headers['cross-origin-opener-policy'], 'same-origin', `${what}: COOP`);
+    t.equal(res.headers['x-frame-options'], 'DENY', `${what}: X-Frame-Options agrees with frame-ancestors 'none'`);
+    t.match(res.headers['permissions-policy'], /(^|, )camera=\(\)/, `${what}: Permissions-Policy`);
   }
 });

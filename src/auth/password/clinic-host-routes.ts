@@ -1,6 +1,6 @@
 // Password sign-in on a clinic's host: POST /login, as one story. The clinic must allow
-// passwords; a locked account or address is refused before any password is checked (429 +
-// Retry-After, right password or not); the password is verified with argon2id, against a dummy
+// passwords; every attempt is counted first, and one over a limit (throttle.ts) is refused before
+// any password is checked (429 + Retry-After, right password or not); the password is verified with argon2id, against a dummy
 // hash when the e-mail is unknown or has no password, so neither the message nor the time tells
 // whether an account exists; failures are counted; only after a correct password does a disabled
 // account hear that it is disabled; then signIn().
@@ -48,13 +48,14 @@ export async function passwordRoutes(fastify: FastifyInstance, options: Password
     const log = (outcome: string, extra: Record<string, unknown> = {}) =>
       request.log.info({ event: 'sign_in', method: 'password', outcome, ...extra }, `password sign-in: ${outcome}`);
 
-    const locked = await throttle.lockedFor(attempt);
-    if (locked) {
-      log('throttled', { by: locked.by, retryAfterSeconds: locked.seconds });
-      reply.header('retry-after', String(locked.seconds));
+    // Counted before the password is checked (throttle.ts): concurrent guesses cannot slip past.
+    const verdict = await throttle.begin(attempt);
+    if (!verdict.allowed) {
+      log('throttled', { by: verdict.by, retryAfterSeconds: verdict.seconds });
+      reply.header('retry-after', String(verdict.seconds));
       return sendLoginPage(request, reply, {
         statusCode: 429,
-        error: `Too many sign-in attempts. Wait ${waitText(locked.seconds)} and try again.`,
+        error: `Too many sign-in attempts. Wait ${waitText(verdict.seconds)} and try again.`,
         email: typed,
       });
     }
@@ -62,11 +63,10 @@ export async function passwordRoutes(fastify: FastifyInstance, options: Password
     const user = await findUserByEmail(db, email);
     const passwordMatches = await hasher.verify(user?.password_hash ?? null, request.body.password);
     if (!user || !passwordMatches) {
-      await throttle.recordFailure(attempt);
       log('failure', { reason: !user ? 'unknown_email' : user.password_hash === null ? 'no_password' : 'wrong_password', userId: user?.id ?? null });
       return sendLoginPage(request, reply, { statusCode: 401, error: WRONG_CREDENTIALS, email: typed });
     }
-    await throttle.recordSuccess(attempt);
+    await throttle.succeeded(attempt);
     if (user.disabled) {
       log('disabled', { userId: user.id });
       return sendLoginPage(request, reply, {
