@@ -8,6 +8,7 @@ import formbody from '@fastify/formbody';
 import type { Runtime } from './runtime.ts';
 import { registerErrorHandling } from './infra/http.ts';
 import { securityHeadersPlugin } from './infra/security-headers.ts';
+import { loadPlugin } from './infra/load.ts';
 import { healthRoutes } from './infra/health.ts';
 import { assetRoutes } from './infra/assets.ts';
 import { loggerOptions } from './infra/log.ts';
@@ -82,6 +83,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // No page of ours uses any of these browser features.
     permissionsPolicy: 'accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), usb=(), interest-cohort=()',
   });
+  // Overload and per-address limits, before any work is done for a request.
+  await app.register(loadPlugin, config.load);
   await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics });
   // Sessions and the signed-in user (after tenancy: a session belongs to the host's clinic).
   await app.register(formbody);
@@ -91,7 +94,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(assetRoutes);
   await app.register(siteRoutes);
   await app.register(sessionRoutes);
-  await app.register(passwordRoutes, { hasher: runtime.passwords, throttle: runtime.loginThrottle });
+  await app.register(passwordRoutes, { hasher: runtime.passwords, throttle: runtime.loginThrottle, perMinute: config.load.signInPerMinute });
   // Single sign-on: the clinic's own OIDC provider, platform providers and the auth host.
   await app.register(ssoPlugin, {
     config,
@@ -102,7 +105,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clinics: runtime.clinics,
   });
   // The patient button.
-  await app.register(patientRoutes, { config, sync: runtime.patientSync, audit: runtime.audit, anonymousRequests: metrics.anonymousPatientRequests });
+  await app.register(patientRoutes, { config, sync: runtime.patientSync, audit: runtime.audit, anonymousRequests: metrics.anonymousPatientRequests, anonymousPerMinute: config.load.anonymousPatientPerMinute });
   // Background refreshes finish before the runtime's pools close.
   app.addHook('onClose', async () => runtime.patientSync.idle());
   return app;

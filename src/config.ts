@@ -32,6 +32,15 @@ export interface Config {
    * (headers and body), the headers alone, an idle keep-alive connection, an idle socket.
    */
   http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; socketTimeoutMs: number };
+  /** When the instance refuses work (infra/load.ts): overload thresholds and per-address request limits. */
+  load: {
+    maxEventLoopDelayMs: number;
+    maxEventLoopUtilization: number;
+    maxHeapUsedBytes: number;
+    retryAfterSeconds: number;
+    signInPerMinute: number;
+    anonymousPatientPerMinute: number;
+  };
   /** Prometheus /metrics on its own port (0: off), never on clinic hosts. */
   metricsPort: number;
   metricsHost: string;
@@ -341,6 +350,15 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     listenHost: text(env, 'LISTEN_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
     http: httpTimeouts(env),
+    load: {
+      maxEventLoopDelayMs: integer(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 1_000, 0, 60_000),
+      // Off by default: a busy but fast loop (a benchmark) is near 100% without queueing anything.
+      maxEventLoopUtilization: integer(env, 'OVERLOAD_MAX_EVENT_LOOP_UTILIZATION_PERCENT', 0, 0, 100) / 100,
+      maxHeapUsedBytes: integer(env, 'OVERLOAD_MAX_HEAP_BYTES', 0, 0, 1e12),
+      retryAfterSeconds: integer(env, 'OVERLOAD_RETRY_AFTER_SECONDS', 10, 1, 3_600),
+      signInPerMinute: integer(env, 'RATE_LIMIT_SIGN_IN_PER_MINUTE', 30, 1, 1_000_000),
+      anonymousPatientPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PATIENT_PER_MINUTE', 120, 1, 1_000_000),
+    },
     metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
     metricsHost: text(env, 'METRICS_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
     baseDomains,

@@ -114,8 +114,11 @@ export function createPool(options: PoolOptions): pg.Pool {
     application_name: options.applicationName,
     statement_timeout: options.db.statementTimeoutMs,
   });
-  // An idle client losing its server (restart, failover) must not crash the process.
+  // An idle client losing its server (restart, failover) must not crash the process; nor may a
+  // checked-out one between two queries (pg-pool listens only while a client is idle, and an
+  // 'error' event nobody listens to ends the process). Its query, if any, is rejected as usual.
   pool.on('error', options.onError);
+  pool.on('connect', (client) => client.on('error', options.onError));
   return pool;
 }
 
@@ -206,4 +209,32 @@ export function reusableQuery<DB, Args extends readonly string[], Row>(build: (d
     });
     return (await db.executeQuery<Row>({ ...entry.query, parameters })).rows;
   };
+}
+
+/** PostgreSQL SQLSTATEs that mean "the database is not there right now", not "the query is wrong". */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '40P01']);
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Connection ended unexpectedly',
+  'terminating connection',
+  'is not currently accepting connections',
+  'the database system is starting up',
+  'the database system is shutting down',
+];
+
+/**
+ * True when an error (or anything in its cause chain) says the database could not be reached or
+ * dropped the connection: a restart, a killed backend, a full server, a pool wait that ran out, a
+ * statement timeout. Such requests get a 503 and a Retry-After (infra/http.ts), not a 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 5; current = (current as { cause?: unknown }).cause, depth++) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_STATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;
+  }
+  return false;
 }

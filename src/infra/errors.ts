@@ -60,6 +60,10 @@ export const httpErrors = {
   /** Schema validation of a route's params, query or body failed (Fastify + Ajv). */
   invalidRequest: defineError('invalid_request', 400, (detail: string) => `The request is not valid: ${detail}`),
   internal: defineError('internal_error', 500, 'Something went wrong on our side. It has been logged; please try again.'),
+  /** The database dropped or refused the connection (a restart, a failover): try again shortly. */
+  databaseUnavailable: defineError('database_unavailable', 503, 'Sidechart cannot reach its database at the moment. Try again in a few seconds.', {
+    headers: { 'retry-after': '5' },
+  }),
   /** CLI: a command was called the wrong way (exit code 2). */
   usage: defineError('usage', 400, (message: string) => message),
 };

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Databases } from './db.ts';
 import { ping } from './db.ts';
+import { answerUnderPressure } from './load.ts';
 
 export interface HealthOptions {
   databases: Databases;
@@ -18,7 +19,8 @@ const Ready = Type.Object({
 export async function healthRoutes(fastify: FastifyInstance, options: HealthOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.get('/healthz', { config: { anyHost: true }, schema: { response: { 200: Live } } }, async (_request, reply) => {
+  // Liveness answers even when overloaded (load.ts): a busy instance is not a dead one.
+  app.get('/healthz', { config: { anyHost: true, ...answerUnderPressure }, schema: { response: { 200: Live } } }, async (_request, reply) => {
     reply.header('cache-control', 'no-store');
     return { status: 'ok' as const };
   });

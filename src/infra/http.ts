@@ -4,6 +4,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, describeErrorChain, httpErrors, isAppError } from './errors.ts';
 import { sendPage, wantsJson } from './html.ts';
+import { isDatabaseUnavailable } from './db.ts';
 
 const TITLES: Record<number, string> = {
   400: 'Bad request',
@@ -39,6 +40,7 @@ export function toAppError(error: unknown): AppError {
     // Fastify's own client errors (body too large, bad content type...): their words are safe.
     return new AppError(status, fastifyError.code?.toLowerCase() ?? 'bad_request', fastifyError.message ?? 'Bad request');
   }
+  if (isDatabaseUnavailable(error)) return Object.assign(httpErrors.databaseUnavailable(), { cause: error });
   return httpErrors.internal();
 }
 
@@ -73,7 +75,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.decorateRequest('backLink', null);
   app.setErrorHandler((error, request, reply) => {
     const problem = toAppError(error);
-    if (!isAppError(error) && problem.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    if (problem.code === 'database_unavailable') request.log.warn({ err: error, code: problem.code }, 'request failed: database unavailable');
+    else if (!isAppError(error) && problem.statusCode >= 500) request.log.error({ err: error }, 'request failed');
     else {
       // Our own errors: the code, and for mapped library failures their cause as short lines only.
       const details = { code: problem.code, statusCode: problem.statusCode, ...(problem.cause === undefined ? {} : { cause: describeErrorChain(problem.cause) }) };

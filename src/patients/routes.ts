@@ -35,6 +35,8 @@ export interface PatientRoutesOptions {
   audit: AuditWriter;
   /** Refusals of anonymous visitors, counted instead of audited (metrics.ts). */
   anonymousRequests: Pick<Counter<'reason'>, 'inc'>;
+  /** Requests per client address per minute by visitors who are not signed in (infra/load.ts). */
+  anonymousPerMinute: number;
 }
 
 type DeniedEntry = Omit<AuditEntry, 'action' | 'origin' | 'userId'>;
@@ -87,6 +89,8 @@ export async function patientRoutes(fastify: FastifyInstance, options: PatientRo
     '/patients',
     {
       preHandler: requireTenant,
+      // Visitors who are not signed in are limited per address (after the session is known).
+      config: { rateLimit: { max: options.anonymousPerMinute, timeWindow: 60_000, hook: 'preHandler', allowList: (request: FastifyRequest) => request.user !== null } },
       // patient_id is deliberately not declared: the validator would coerce it (arrays, numbers)
       // or refuse it with a 400 before anything is audited, and a bad ID must be audited first.
       // parsePatientId (patient-id.ts) sees exactly what was sent and says what is wrong with it.

@@ -32,7 +32,10 @@ export async function testEnv(t: Teardown, env: Record<string, string> = {}): Pr
     // Explicit secrets: tests never read or write the developer's .data/dev-secrets.json.
     SESSION_SECRET: randomBytes(32).toString('base64url'),
     SIDECHART_ENCRYPTION_KEYS: generateKeySpec('test1'),
-    SIDECHART_ENV: 'development', BASE_DOMAIN: 'localhost', LOG_LEVEL: 'silent', SIDECHART_DEMO: 'false', CLINIKO_SIMULATOR: 'false', DB_POOL_MAX: '5', ...env, DATABASE_URL: databaseUrl };
+    SIDECHART_ENV: 'development', BASE_DOMAIN: 'localhost', LOG_LEVEL: 'silent', SIDECHART_DEMO: 'false', CLINIKO_SIMULATOR: 'false', DB_POOL_MAX: '5',
+    // Tests make many requests from 127.0.0.1; the per-address limits have tests of their own.
+    RATE_LIMIT_SIGN_IN_PER_MINUTE: '1000000', RATE_LIMIT_ANONYMOUS_PATIENT_PER_MINUTE: '1000000',
+    ...env, DATABASE_URL: databaseUrl };
 }
 
 export async function buildTestApp(

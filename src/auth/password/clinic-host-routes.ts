@@ -20,6 +20,8 @@ export const WRONG_CREDENTIALS = 'E-mail or password is incorrect.';
 export interface PasswordRoutesOptions {
   hasher: PasswordHasher;
   throttle: LoginThrottle;
+  /** Sign-in POSTs per client address per minute (infra/load.ts), whatever the account. */
+  perMinute: number;
 }
 
 const LoginBody = Type.Object({
@@ -38,7 +40,7 @@ export async function passwordRoutes(fastify: FastifyInstance, options: Password
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { hasher, throttle } = options;
 
-  app.post('/login', { preHandler: requireTenant, schema: { body: LoginBody } }, async (request, reply) => {
+  app.post('/login', { preHandler: requireTenant, schema: { body: LoginBody }, config: { rateLimit: { max: options.perMinute, timeWindow: 60_000 } } }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);
     const settings = await getAuthSettings(db);
     if (!settings.passwordEnabled) throw authErrors.passwordSignInDisabled(tenant.displayName);
