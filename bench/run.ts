@@ -219,7 +219,7 @@ export async function patientView(serverUrl: string): Promise<PatientViewResult 
     CLINIKO_API_BASE: `http://api.{shard}.cliniko.localhost:${simPort}/v1`,
     DB_POOL_MAX: '10',
     // The load generator is one address: the per-address limits stay on the path, out of the way.
-    RATE_LIMIT_ANONYMOUS_PATIENT_PER_MINUTE: '100000000',
+    RATE_LIMIT_ANONYMOUS_PATIENT_PER_MINUTE: '1000000',
     METRICS_PORT: '0',
   };
   const config = loadConfig(env);

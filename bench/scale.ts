@@ -40,7 +40,7 @@ export async function withDatabase<T>(serverUrl: string, work: (url: string) => 
 }
 
 async function runtimeOn(url: string, provider?: MigrationProvider): Promise<Runtime> {
-  const config = loadConfig({ DATABASE_URL: url, LOG_LEVEL: 'silent', SIDECHART_DEMO: 'false', CLINIKO_SIMULATOR: 'false', DB_POOL_MAX: '10', RATE_LIMIT_SIGN_IN_PER_MINUTE: '100000000', SESSION_SECRET: 'b'.repeat(40), SIDECHART_ENCRYPTION_KEYS: `bench:${Buffer.alloc(32, 7).toString('base64')}` });
+  const config = loadConfig({ DATABASE_URL: url, LOG_LEVEL: 'silent', SIDECHART_DEMO: 'false', CLINIKO_SIMULATOR: 'false', DB_POOL_MAX: '10', RATE_LIMIT_SIGN_IN_PER_MINUTE: '1000000', SESSION_SECRET: 'b'.repeat(40), SIDECHART_ENCRYPTION_KEYS: `bench:${Buffer.alloc(32, 7).toString('base64')}` });
   return createRuntime({ config, log: silent, applicationName: 'sidechart-bench', migrate: true, ...(provider ? { tenantMigrations: provider } : {}) });
 }
 

@@ -18,6 +18,7 @@ import { migrateControl } from './tenancy/migrations.ts';
 import { createRegionService, type RegionService } from './tenancy/regions.ts';
 import { createTenantService, type TenantService } from './tenancy/tenants.ts';
 import { createSessionCache, listenForAuthChanges, type SessionCache } from './auth/session/cache.ts';
+import { createSessionSweeper, type SessionSweeper } from './auth/session/sweeper.ts';
 import { createPasswordHasher, type PasswordHasher } from './auth/password/hasher.ts';
 import { createLoginThrottle, type LoginThrottle } from './auth/password/throttle.ts';
 import { createOidcClients, type OidcClients } from './auth/sso/clinic/clients.ts';
@@ -45,6 +46,8 @@ export interface Runtime {
   secrets: { sessionSecret: string; box: SecretBox };
   /** Signed-in sessions in process; used only for regions whose changes this process hears (listen). */
   sessionCache: SessionCache;
+  /** Deletes expired sessions of every clinic, a bounded batch a minute (running when listen is on). */
+  sessionSweeper: SessionSweeper;
   cliniko: ClinikoClient;
   passwords: PasswordHasher;
   /** Built on first use: only processes that serve sign-ins need it. */
@@ -106,6 +109,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       )
     : [];
   const clinics = createClinics({ directory, regions: databases.regions });
+  const sessionSweeper = createSessionSweeper({ control: databases.control, clinics, log, intervalMs: 60_000, clinicsPerTick: 200, rowsPerClinic: 1_000 });
   const tenants = createTenantService({
     control: databases.control,
     controlPool: databases.controlPool,
@@ -123,6 +127,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   let loginThrottle: LoginThrottle | null = null;
 
   const close = async (): Promise<void> => {
+    await sessionSweeper.stop();
     await patientSync.idle();
     await cliniko.close();
     await listener?.close();
@@ -137,6 +142,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     if (listener) await listener.ready;
     await Promise.all(sessionListeners.map((l) => l.ready));
+    if (options.listen) sessionSweeper.start();
   } catch (error) {
     await close();
     throw error;
@@ -153,6 +159,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     regions,
     secrets,
     sessionCache,
+    sessionSweeper,
     cliniko,
     passwords: createPasswordHasher({ memoryKib: config.auth.passwordHashMemoryKib }),
     get loginThrottle() {
