@@ -54,3 +54,8 @@ export const loadPlugin = fp(load, { name: 'sidechart-load', fastify: '5.x' });
 
 /** For routes that must answer under pressure (the liveness probe): handled as usual. */
 export const answerUnderPressure = { pressureHandler: () => undefined };
+
+/** Route config for the sign-in routes (the password form and every SSO step): per address and minute. */
+export function signInRateLimit(perMinute: number) {
+  return { rateLimit: { max: perMinute, timeWindow: 60_000 } };
+}

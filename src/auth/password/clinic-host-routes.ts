@@ -4,6 +4,7 @@
 // hash when the e-mail is unknown or has no password, so neither the message nor the time tells
 // whether an account exists; failures are counted; only after a correct password does a disabled
 // account hear that it is disabled; then signIn().
+import { signInRateLimit } from '../../infra/load.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { requireClinic, requireTenant } from '../../tenancy/plugin.ts';
@@ -40,7 +41,7 @@ export async function passwordRoutes(fastify: FastifyInstance, options: Password
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { hasher, throttle } = options;
 
-  app.post('/login', { preHandler: requireTenant, schema: { body: LoginBody }, config: { rateLimit: { max: options.perMinute, timeWindow: 60_000 } } }, async (request, reply) => {
+  app.post('/login', { preHandler: requireTenant, schema: { body: LoginBody }, config: signInRateLimit(options.perMinute) }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);
     const settings = await getAuthSettings(db);
     if (!settings.passwordEnabled) throw authErrors.passwordSignInDisabled(tenant.displayName);

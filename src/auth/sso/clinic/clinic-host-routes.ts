@@ -10,6 +10,7 @@
 //                              (issuer, subject) or admitted by the clinic's rules, and signed in.
 //
 // The redirect URI is built from configuration and the clinic's stored slug, never from the Host.
+import { signInRateLimit } from '../../../infra/load.ts';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import * as oidc from 'openid-client';
@@ -75,7 +76,9 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
     }
   }
 
-  app.get(OIDC_LOGIN_PATH, async (request, reply) => {
+  const limited = signInRateLimit(config.load.signInPerMinute);
+
+  app.get(OIDC_LOGIN_PATH, { config: limited }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);
     const { configuration } = await clinicProvider(tenant, await getAuthSettings(db));
     const codeVerifier = oidc.randomPKCECodeVerifier();
@@ -102,7 +105,7 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
 
   app.get(
     OIDC_CALLBACK_PATH,
-    { schema: { querystring: AuthorizationResponseQuery } },
+    { schema: { querystring: AuthorizationResponseQuery }, config: limited },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
       reply.header('cache-control', 'no-store');

@@ -14,6 +14,7 @@
 //     `<clinic origin>/login/sso/complete?token=...`, where the clinic's own session is created.
 //
 // No session exists on this host and nothing here signs anyone in.
+import { signInRateLimit } from '../../../infra/load.ts';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -124,9 +125,12 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
     return { provider, client: clients.get(id)! };
   }
 
+  const limited = signInRateLimit(options.config.load.signInPerMinute);
+
   app.get(
     '/sso/:provider/start',
     {
+      config: limited,
       schema: {
         params: ProviderParams,
         querystring: Type.Object({ tenant: Type.String({ maxLength: 63 }), attempt: Type.String({ maxLength: 2048 }) }),
@@ -170,7 +174,7 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
 
   app.get(
     '/sso/:provider/callback',
-    { schema: { params: ProviderParams, querystring: AuthorizationResponseQuery } },
+    { schema: { params: ProviderParams, querystring: AuthorizationResponseQuery }, config: limited },
     async (request, reply) => {
       const { provider, client } = providerFor(request.params.provider);
       reply.header('cache-control', 'no-store');

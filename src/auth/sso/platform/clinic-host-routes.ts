@@ -9,6 +9,7 @@
 //                              session; re-checks that the clinic still allows the provider, then
 //                              matches (issuer, subject) or admits by the clinic's rules, and signs in
 //                              with a session on this host.
+import { signInRateLimit } from '../../../infra/load.ts';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -46,7 +47,7 @@ export async function platformClinicHostRoutes(fastify: FastifyInstance, options
 
   app.get(
     '/login/sso/complete',
-    { schema: { querystring: Type.Object({ token: Type.String({ maxLength: 4096 }) }) } },
+    { schema: { querystring: Type.Object({ token: Type.String({ maxLength: 4096 }) }) }, config: signInRateLimit(config.load.signInPerMinute) },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
       reply.header('cache-control', 'no-store');
@@ -81,7 +82,7 @@ export async function platformClinicHostRoutes(fastify: FastifyInstance, options
 
   app.get(
     '/login/sso/:provider',
-    { schema: { params: ProviderParams } },
+    { schema: { params: ProviderParams }, config: signInRateLimit(config.load.signInPerMinute) },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
       const provider = providers.find((p) => p.id === request.params.provider);
