@@ -1,11 +1,10 @@
 // Which host a request names when the request line and the Host header disagree (RFC 9112): an
 // absolute-form target's authority wins; two Host headers are refused. Over a raw socket, since
 // HTTP clients do not send such requests.
-import { once } from 'node:events';
-import net from 'node:net';
 import t from 'tap';
 import { absoluteFormHost, hostHeaderCount } from '../../src/tenancy/host.ts';
 import { buildTestApp } from '../helpers/app.ts';
+import { rawExchange } from '../helpers/net.ts';
 
 t.test('absolute-form targets and Host headers, pure', async (t) => {
   const targets: [string | undefined, string | null][] = [
@@ -23,18 +22,6 @@ t.test('absolute-form targets and Host headers, pure', async (t) => {
   t.equal(hostHeaderCount(['X-Host', 'a']), 0);
 });
 
-/** Sends raw bytes (with Connection: close) and returns everything the server answered. */
-async function raw(port: number, request: string): Promise<string> {
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let data = '';
-  socket.on('data', (chunk) => {
-    data += chunk;
-  });
-  socket.write(request);
-  await once(socket, 'close');
-  return data;
-}
 
 t.test('over the wire: the URI host wins, two Host headers are a 400', async (t) => {
   const { address, runtime } = await buildTestApp(t, { listen: true });
@@ -42,15 +29,15 @@ t.test('over the wire: the URI host wins, two Host headers are a 400', async (t)
   await runtime.tenants.create({ slug: 'bu', displayName: 'Bu Physio' });
   const port = Number(new URL(address!).port);
 
-  const byUri = await raw(port, 'GET http://bu.localhost/login HTTP/1.1\r\nHost: au.localhost\r\nConnection: close\r\n\r\n');
+  const byUri = await rawExchange(port, 'GET http://bu.localhost/login HTTP/1.1\r\nHost: au.localhost\r\nConnection: close\r\n\r\n');
   t.match(byUri, /^HTTP\/1\.1 200/);
   t.match(byUri, /Bu Physio/, 'the page of the clinic the URI names');
   t.notMatch(byUri, /Australia/);
 
-  const unknown = await raw(port, 'GET http://nobody.localhost/login HTTP/1.1\r\nHost: au.localhost\r\nConnection: close\r\n\r\n');
+  const unknown = await rawExchange(port, 'GET http://nobody.localhost/login HTTP/1.1\r\nHost: au.localhost\r\nConnection: close\r\n\r\n');
   t.match(unknown, /^HTTP\/1\.1 404/, 'an unknown clinic in the URI is unknown, whatever the Host says');
 
-  const twoHosts = await raw(port, 'GET /login HTTP/1.1\r\nHost: au.localhost\r\nHost: bu.localhost\r\nConnection: close\r\n\r\n');
+  const twoHosts = await rawExchange(port, 'GET /login HTTP/1.1\r\nHost: au.localhost\r\nHost: bu.localhost\r\nConnection: close\r\n\r\n');
   t.match(twoHosts, /^HTTP\/1\.1 400/, 'two Host headers: refused');
   t.notMatch(twoHosts, /Physio/);
 });
