@@ -8,8 +8,8 @@ import {
   pathFromPayload, returnToCookieKey, returnToCookieSettings, returnToPayload,
 } from '../../src/auth/return-to-cookie.ts';
 import { PRE_LOGIN_TTL_MS } from '../../src/auth/session/store.ts';
-import { generateKeySpec } from '../../src/infra/crypto.ts';
-import { PASSWORD, PATIENT_PATH, addUser, client, signInWithPassword, startAuthApp } from '../helpers/fixtures.ts';
+import {
+  startHttpsClinic, PASSWORD, PATIENT_PATH, addUser, client, signInWithPassword, startAuthApp } from '../helpers/fixtures.ts';
 
 const NOW = 1_800_000_000_000;
 const HOUR = 60 * 60 * 1000;
@@ -168,18 +168,7 @@ t.test('tampered, another clinic’s, expired, or a hostile path validly signed:
 });
 
 t.test('over HTTPS the cookie is __Host- and Secure, and the sign-in returns through it', async (t) => {
-  const env = {
-    SIDECHART_ENV: 'production',
-    SESSION_SECRET: 's'.repeat(48),
-    SIDECHART_ENCRYPTION_KEYS: generateKeySpec('k1'),
-    CLINIKO_CONTACT_EMAIL: 'ops@sidechart.test',
-    TRUSTED_PROXIES: '127.0.0.1',
-    PASSWORD_HASH_MEMORY_KIB: '19456',
-  };
-  const { runtime, origin } = await startAuthApp(t, { env });
-  await runtime.tenants.create({ slug: 'acme', displayName: 'Acme Physio' });
-  await addUser(runtime, 'acme', { email: 'jo@acme.example' });
-  const http = client({ treatAsHttps: true, defaultHeaders: { 'x-forwarded-proto': 'https' } }, t);
+  const { runtime, origin, http } = await startHttpsClinic(t);
 
   const res = await http.get(`${origin('acme')}${PATIENT_PATH}`, { crossSite: true });
   t.equal(res.status, 303);

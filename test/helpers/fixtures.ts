@@ -9,6 +9,7 @@ import { createHttpClient, type HttpClient, type HttpResponse } from './http-cli
 import { requireUser } from '../../src/auth/guards.ts';
 import { AUTH_CHANGED_CHANNEL } from '../../src/auth/session/cache.ts';
 import { createPasswordHasher } from '../../src/auth/password/hasher.ts';
+import { generateKeySpec } from '../../src/infra/crypto.ts';
 import { createUser } from '../../src/auth/users.ts';
 import type { Role } from '../../src/auth/tables.ts';
 import type { Runtime } from '../../src/runtime.ts';
@@ -45,6 +46,26 @@ export async function startAuthApp(t: Teardown, options: { env?: Record<string, 
   const testApp = await buildTestApp(t, { listen: true, env: { ...TEST_AUTH_ENV, ...options.env }, extend: registerEchoRoutes });
   const port = new URL(testApp.address!).port;
   return { ...testApp, port, origin: (slug) => `http://${slug}.localhost:${port}` };
+}
+
+/**
+ * A production-configured app behind a trusted HTTPS proxy, with clinic `acme` and its user
+ * jo@acme.example, and a browser that speaks HTTPS to it (X-Forwarded-Proto).
+ */
+export async function startHttpsClinic(t: Teardown) {
+  const env = {
+    SIDECHART_ENV: 'production',
+    SESSION_SECRET: 's'.repeat(48),
+    SIDECHART_ENCRYPTION_KEYS: generateKeySpec('k1'),
+    CLINIKO_CONTACT_EMAIL: 'ops@sidechart.test',
+    TRUSTED_PROXIES: '127.0.0.1',
+    PASSWORD_HASH_MEMORY_KIB: '19456',
+  };
+  const app = await startAuthApp(t, { env });
+  await app.runtime.tenants.create({ slug: 'acme', displayName: 'Acme Physio' });
+  await addUser(app.runtime, 'acme', { email: 'jo@acme.example' });
+  const http = client({ treatAsHttps: true, defaultHeaders: { 'x-forwarded-proto': 'https' } }, t);
+  return { ...app, http };
 }
 
 /** A clinic opened the way operators' commands open it (tenancy/clinic.ts). */

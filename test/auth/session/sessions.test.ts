@@ -4,8 +4,8 @@ import t from 'tap';
 import { Signer } from '@fastify/cookie';
 import { resolveSecrets } from '../../../src/infra/secrets.ts';
 import { updateAuthSettings } from '../../../src/auth/settings.ts';
-import { generateKeySpec } from '../../../src/infra/crypto.ts';
 import {
+  startHttpsClinic,
   authChangesSettled,
   PASSWORD, PATIENT_PATH, addUser, ageSession, client, csrfTokenIn, sessionCookie, sessionIdOf, sessionRows, signInWithPassword, startAuthApp, tenantDb,
 } from '../../helpers/fixtures.ts';
@@ -192,18 +192,7 @@ t.test('cookie attributes in development (plain HTTP)', async (t) => {
 });
 
 t.test('cookie attributes over HTTPS behind a trusted proxy', async (t) => {
-  const env = {
-    SIDECHART_ENV: 'production',
-    SESSION_SECRET: 's'.repeat(48),
-    SIDECHART_ENCRYPTION_KEYS: generateKeySpec('k1'),
-    CLINIKO_CONTACT_EMAIL: 'ops@sidechart.test',
-    TRUSTED_PROXIES: '127.0.0.1',
-    PASSWORD_HASH_MEMORY_KIB: '19456',
-  };
-  const { runtime, origin } = await startAuthApp(t, { env });
-  await runtime.tenants.create({ slug: 'acme', displayName: 'Acme Physio' });
-  await addUser(runtime, 'acme', { email: 'jo@acme.example' });
-  const http = client({ treatAsHttps: true, defaultHeaders: { 'x-forwarded-proto': 'https' } }, t);
+  const { runtime, origin, http } = await startHttpsClinic(t);
   const res = await http.get(`${origin('acme')}/login`);
   t.equal(res.status, 200);
   t.equal(res.setCookie.length, 1);
