@@ -89,7 +89,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // Sessions and the signed-in user (after tenancy: a session belongs to the host's clinic).
   await app.register(formbody);
   await app.register(sessionPlugin, { config, secret: runtime.secrets.sessionSecret, clinics: runtime.clinics, cache: runtime.sessionCache });
-  await app.register(csrfPlugin);
+  await app.register(csrfPlugin, { secret: runtime.secrets.sessionSecret, secure: config.publicScheme === 'https' });
   await app.register(healthRoutes, { databases: runtime.databases });
   await app.register(assetRoutes);
   await app.register(siteRoutes);

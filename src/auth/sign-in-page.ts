@@ -3,6 +3,7 @@
 // allows). The password routes render it again with their errors.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendPage } from '../infra/html.ts';
+import { csrfToken as issueCsrfToken } from './csrf.ts';
 import { requireClinic } from '../tenancy/plugin.ts';
 import { getAuthSettings, type AuthSettings } from './settings.ts';
 import { OIDC_LOGIN_PATH } from './sso/clinic/clinic-host-routes.ts';
@@ -44,8 +45,8 @@ export interface LoginPageOptions {
 export async function sendLoginPage(request: FastifyRequest, reply: FastifyReply, options: LoginPageOptions = {}): Promise<FastifyReply> {
   const { tenant, db } = requireClinic(request);
   const settings = await getAuthSettings(db);
-  // The form's CSRF secret is what starts a (pre-login) session: only when there is a form.
-  const csrfToken = settings.passwordEnabled ? reply.generateCsrf() : null;
+  // The form's CSRF secret cookie (csrf.ts): only when there is a form. Nothing is stored.
+  const csrfToken = settings.passwordEnabled ? issueCsrfToken(request, reply) : null;
   reply.header('cache-control', 'no-store');
   return sendPage(
     reply,

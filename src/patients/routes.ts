@@ -19,6 +19,7 @@ import type { Config } from '../config.ts';
 import { sessionCookieSettings } from '../auth/session/plugin.ts';
 import { cookieBelongsTo } from '../auth/session/id.ts';
 import { requireUser } from '../auth/guards.ts';
+import { csrfToken } from '../auth/csrf.ts';
 import { render, sendPage } from '../infra/html.ts';
 import { requireClinic, requireTenant } from '../tenancy/plugin.ts';
 import { patientErrors } from './errors.ts';
@@ -250,7 +251,7 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
         survivorProblem: lookup.survivorProblem === null ? null : survivorProblemText(lookup.survivorProblem),
         notes: noteViews(notes, zone),
         noteMax: NOTE_MAX_CHARACTERS,
-        csrfToken: reply.generateCsrf(),
+        csrfToken: csrfToken(request, reply),
       });
       const merged = lookup.mergedFrom.length > 0 ? `merged from ${lookup.mergedFrom.map((m) => m.cliniko_id).join(',')}; ` : '';
       const syncDetail = lookup.sync.state === 'refresh_failed' ? `refresh_failed:${lookup.sync.kind}` : lookup.sync.state;

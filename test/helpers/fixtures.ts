@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { buildTestApp, type TestApp } from './app.ts';
 import { createHttpClient, type HttpClient, type HttpResponse } from './http-client.ts';
 import { requireUser } from '../../src/auth/guards.ts';
+import { csrfToken } from '../../src/auth/csrf.ts';
 import { AUTH_CHANGED_CHANNEL } from '../../src/auth/session/cache.ts';
 import { createPasswordHasher } from '../../src/auth/password/hasher.ts';
 import { generateKeySpec } from '../../src/infra/crypto.ts';
@@ -30,7 +31,7 @@ export function registerEchoRoutes(app: FastifyInstance): void {
   const echo = async (request: { user: unknown; url: string }) => ({ user: request.user, url: request.url });
   app.get('/__test/whoami', { preHandler: requireUser }, echo);
   app.post('/__test/whoami', { preHandler: requireUser }, echo);
-  app.get('/__test/csrf', { preHandler: requireUser }, async (_request, reply) => ({ token: reply.generateCsrf() }));
+  app.get('/__test/csrf', { preHandler: requireUser }, async (request, reply) => ({ token: csrfToken(request, reply) }));
   // The real patient page may exist by now; the sign-in redirect is what these tests are about.
   if (!app.hasRoute({ method: 'GET', url: '/patients' })) app.get('/patients', { preHandler: requireUser }, echo);
   // Anything else needs a user too, so hostile paths reach requireUser.

@@ -47,8 +47,6 @@ declare module 'fastify' {
     loadedUser?: Awaited<ReturnType<typeof findUserForSession>> | null;
     /** Pre-login: an OIDC / platform login transaction (state, nonce, PKCE verifier, issuer...). */
     oidc?: Record<string, unknown>;
-    /** @fastify/csrf-protection's secret. */
-    _csrf?: string;
   }
   interface FastifyRequest {
     /** The signed-in user of this clinic, or null. Set after the session loads. */

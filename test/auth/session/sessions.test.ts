@@ -3,6 +3,7 @@
 import t from 'tap';
 import { Signer } from '@fastify/cookie';
 import { resolveSecrets } from '../../../src/infra/secrets.ts';
+import { newSessionId } from '../../../src/auth/session/id.ts';
 import { updateAuthSettings } from '../../../src/auth/settings.ts';
 import {
   startHttpsClinic,
@@ -16,18 +17,26 @@ function attributes(line: string): string[] {
 }
 
 t.test('session fixation: the ID changes at sign-in and the old one is dead', async (t) => {
-  const { runtime, origin } = await startAuthApp(t);
+  const { runtime, origin, config } = await startAuthApp(t);
   await runtime.tenants.create({ slug: 'acme', displayName: 'Acme Physio' });
   await addUser(runtime, 'acme', { email: 'jo@acme.example' });
   const http = client({}, t);
   const acme = origin('acme');
 
-  const page = await http.get(`${acme}/login`);
-  const before = sessionCookie(http, 'acme.localhost');
-  t.ok(before, 'the sign-in form starts a pre-login session');
-  const beforeId = sessionIdOf(before!);
+  // The sign-in form starts no session (its CSRF secret is a cookie of its own, csrf.ts). A
+  // pre-login session exists once a single sign-on starts; an attacker can start one in their own
+  // browser and plant its cookie in the victim's. Made here the way that step makes it.
+  const acmeTenant = await runtime.tenants.find('acme');
+  const beforeId = newSessionId({ regionId: acmeTenant.regionId, schemaName: acmeTenant.schemaName });
   t.match(beforeId, /^local\.t_\d+\.[A-Za-z0-9_-]{43}$/, '<region>.<schema>.<256 random bits>');
-  t.equal((await sessionRows(runtime, 'acme'))[0]!.id, beforeId);
+  await (await tenantDb(runtime, 'acme')).insertInto('sessions')
+    .values({ id: beforeId, data: JSON.stringify({ cookie: { path: '/' }, oidc: { state: 'x' } }), expires_at: new Date(Date.now() + 3_600_000) }).execute();
+  const before = encodeURIComponent(new Signer(resolveSecrets(config).sessionSecret).sign(beforeId));
+  http.setCookie(acme, `sidechart=${before}; Path=/; HttpOnly`);
+
+  const page = await http.get(`${acme}/login`);
+  t.equal(sessionCookie(http, 'acme.localhost'), before, 'showing the form keeps the planted cookie as it is');
+  t.same((await sessionRows(runtime, 'acme')).map((r) => r.id), [beforeId], 'and stores no other session');
 
   const res = await http.post(`${acme}/login`, { email: 'jo@acme.example', password: PASSWORD, _csrf: csrfTokenIn(page) });
   t.equal(res.status, 303);
@@ -183,7 +192,11 @@ t.test('cookie attributes in development (plain HTTP)', async (t) => {
   const { runtime, origin } = await startAuthApp(t);
   await runtime.tenants.create({ slug: 'acme', displayName: 'Acme Physio' });
   const http = client({}, t);
-  const res = await http.get(`${origin('acme')}/login`);
+  await addUser(runtime, 'acme', { email: 'jo@acme.example' });
+  const page = await http.get(`${origin('acme')}/login`);
+  t.same(page.setCookie.map((l) => l.split('=')[0]), ['sidechart-csrf'], 'the form sets only its CSRF secret cookie');
+  const res = await http.post(`${origin('acme')}/login`, { email: 'jo@acme.example', password: PASSWORD, _csrf: csrfTokenIn(page) });
+  t.equal(res.status, 303);
   t.equal(res.setCookie.length, 1);
   const line = res.setCookie[0]!;
   t.match(line, /^sidechart=[^;]+;/);
@@ -195,18 +208,16 @@ t.test('cookie attributes over HTTPS behind a trusted proxy', async (t) => {
   const { runtime, origin, http } = await startHttpsClinic(t);
   const res = await http.get(`${origin('acme')}/login`);
   t.equal(res.status, 200);
-  t.equal(res.setCookie.length, 1);
-  const line = res.setCookie[0]!;
-  t.match(line, /^__Host-sidechart=[^;]+;/);
-  t.same(attributes(line).sort(), ['HttpOnly', 'Path=/', 'SameSite=Lax', 'Secure'].sort(), line);
-  t.notMatch(line, /Domain/i);
+  t.same(res.setCookie.map((l) => l.split('=')[0]), ['__Host-sidechart-csrf'], 'the form sets only its CSRF secret cookie');
   t.match(res.header('strict-transport-security') ?? '', /max-age=/);
 
-  // The whole sign-in works with it, and the cookie after sign-in has the same attributes.
+  // The whole sign-in works with it, and the session cookie it sets is __Host-, Secure, host-only.
   const signed = await http.post(`${origin('acme')}/login`, { email: 'jo@acme.example', password: PASSWORD, _csrf: csrfTokenIn(res) });
   t.equal(signed.status, 303);
   const after = signed.setCookie.find((l) => l.startsWith('__Host-sidechart='))!;
-  t.same(attributes(after).sort(), ['HttpOnly', 'Path=/', 'SameSite=Lax', 'Secure'].sort());
+  t.match(after, /^__Host-sidechart=[^;]+;/);
+  t.same(attributes(after).sort(), ['HttpOnly', 'Path=/', 'SameSite=Lax', 'Secure'].sort(), after);
+  t.notMatch(after, /Domain/i);
   t.equal((await http.get(`${origin('acme')}/__test/whoami`)).status, 200);
 
   // Sign-out clears it with the attributes a browser needs to accept the clearing of a __Host- cookie.
