@@ -102,6 +102,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     tokens: runtime.ssoTokens,
     handoffs: runtime.handoffs,
     oidcClients: runtime.oidcClients,
+    platformProviders: runtime.platformProviders,
     clinics: runtime.clinics,
   });
   // The patient button.

@@ -32,6 +32,12 @@ export interface Config {
    * (headers and body), the headers alone, an idle keep-alive connection, an idle socket.
    */
   http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; socketTimeoutMs: number };
+  /**
+   * On SIGTERM (server.ts): how long in-flight requests may take to finish once new ones are
+   * refused; past it the process exits anyway, with code 1. Below the orchestrator's own grace
+   * period (Kubernetes: 30 s), so the deadline is ours and logged rather than a SIGKILL.
+   */
+  shutdownGraceMs: number;
   /** When the instance refuses work (infra/load.ts): overload thresholds and per-address request limits. */
   load: {
     maxEventLoopDelayMs: number;
@@ -77,7 +83,14 @@ export interface Config {
   sessionCache: { max: number; ttlMs: number };
   sessionSecret: string | null;
   encryptionKeys: string | null;
-  cliniko: { apiBase: string; contactEmail: string; simulator: boolean; simulatorPort: number };
+  cliniko: {
+    apiBase: string;
+    contactEmail: string;
+    simulator: boolean;
+    simulatorPort: number;
+    /** Largest answer read from Cliniko; a longer one is dropped as it arrives and the call fails as bad_response. */
+    maxResponseBytes: number;
+  };
   /** The patient button's sync policy (src/patients/sync.ts explains it). */
   patients: {
     /** Wait at most this long for Cliniko when the patient is not held yet. */
@@ -101,6 +114,12 @@ export interface Config {
     httpTimeoutMs: number;
     /** http:// issuers (loopback identity providers in development and tests); never in production. */
     allowHttpIssuers: boolean;
+    /**
+     * A platform provider whose discovery failed is tried again after minMs, then twice as long
+     * after each further failure, at most maxMs apart (and at once when someone asks to sign in
+     * with it and the wait is over).
+     */
+    discoveryRetry: { minMs: number; maxMs: number };
   };
   auth: {
     /** argon2id memory cost of password hashes (KiB); low values only make sense in tests. */
@@ -283,6 +302,13 @@ function patientSettings(env: Env): Config['patients'] {
   };
 }
 
+function discoveryRetry(env: Env): Config['oidc']['discoveryRetry'] {
+  const minMs = integer(env, 'OIDC_DISCOVERY_RETRY_MIN_MS', 5_000, 100, 3_600_000);
+  const maxMs = integer(env, 'OIDC_DISCOVERY_RETRY_MAX_MS', 300_000, 100, 86_400_000);
+  if (maxMs < minMs) throw new ConfigError('OIDC_DISCOVERY_RETRY_MAX_MS', `must be at least OIDC_DISCOVERY_RETRY_MIN_MS (${minMs})`);
+  return { minMs, maxMs };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const mode = oneOf(env, 'SIDECHART_ENV', ['development', 'production'] as const, 'development');
   const production = mode === 'production';
@@ -350,6 +376,7 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     listenHost: text(env, 'LISTEN_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
     http: httpTimeouts(env),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 25_000, 100, 3_600_000),
     load: {
       maxEventLoopDelayMs: integer(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 1_000, 0, 60_000),
       // Off by default: a busy but fast loop (a benchmark) is near 100% without queueing anything.
@@ -393,6 +420,9 @@ export function loadConfig(env: Env = process.env): Config {
       contactEmail: contactEmail ?? 'dev@sidechart.invalid',
       simulator,
       simulatorPort,
+      // A patient record is a few KiB and a list page of 100 well under 1 MiB: 2 MiB leaves room
+      // for long notes and custom fields while a runaway answer costs little memory.
+      maxResponseBytes: integer(env, 'CLINIKO_MAX_RESPONSE_BYTES', 2 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
     },
     patients: patientSettings(env),
     demo: bool(env, 'SIDECHART_DEMO', !production),
@@ -401,6 +431,7 @@ export function loadConfig(env: Env = process.env): Config {
       discoveryTtlMs: integer(env, 'OIDC_DISCOVERY_TTL_MS', 3_600_000, 0, 86_400_000),
       httpTimeoutMs: integer(env, 'OIDC_HTTP_TIMEOUT_MS', 10_000, 100, 120_000),
       allowHttpIssuers,
+      discoveryRetry: discoveryRetry(env),
     },
     auth: {
       passwordHashMemoryKib,

@@ -23,6 +23,7 @@ import { createPasswordHasher, type PasswordHasher } from './auth/password/hashe
 import { createLoginThrottle, type LoginThrottle } from './auth/password/throttle.ts';
 import { createOidcClients, type OidcClients } from './auth/sso/clinic/clients.ts';
 import { createHandoffs, type Handoffs } from './auth/sso/platform/handoffs.ts';
+import { createPlatformProviders, type PlatformProviders } from './auth/sso/platform/providers.ts';
 import { createSsoTokens, type SsoTokens } from './auth/sso/tokens.ts';
 import { createClinikoClient, type ClinikoClient } from './cliniko/client/client.ts';
 import { createAuditWriter, type AuditWriter } from './patients/audit.ts';
@@ -55,6 +56,8 @@ export interface Runtime {
   ssoTokens: SsoTokens;
   handoffs: Handoffs;
   oidcClients: OidcClients;
+  /** PLATFORM_OIDC_PROVIDERS: discovered when the app starts (sso/plugin.ts), retried while down. */
+  platformProviders: PlatformProviders;
   patientSync: PatientSync;
   audit: AuditWriter;
   close(): Promise<void>;
@@ -69,6 +72,8 @@ export interface RuntimeOptions {
   /** Migrate the control plane and register regions before returning. */
   migrate?: boolean;
   tenantMigrations?: MigrationProvider;
+  /** For tests: the clock retry backoffs are measured on (moved instead of waited for). */
+  now?: () => number;
 }
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -121,12 +126,24 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const resolved = resolveSecrets(config);
   const secrets = { sessionSecret: resolved.sessionSecret, box: createSecretBox(parseKeyring(resolved.encryptionKeys)) };
-  const cliniko = createClinikoClient({ apiBase: config.cliniko.apiBase, contactEmail: config.cliniko.contactEmail });
+  const cliniko = createClinikoClient({
+    apiBase: config.cliniko.apiBase,
+    contactEmail: config.cliniko.contactEmail,
+    maxResponseBytes: config.cliniko.maxResponseBytes,
+  });
   const patientSync = createPatientSync({ client: cliniko, box: secrets.box, settings: config.patients });
   const ssoTokens = createSsoTokens(secrets.sessionSecret);
   let loginThrottle: LoginThrottle | null = null;
+  const platformProviders = createPlatformProviders(config.platformProviders, {
+    timeoutMs: config.oidc.httpTimeoutMs,
+    allowHttpIssuers: config.oidc.allowHttpIssuers,
+    retry: config.oidc.discoveryRetry,
+    log,
+    ...(options.now ? { now: options.now } : {}),
+  });
 
   const close = async (): Promise<void> => {
+    platformProviders.stop();
     await sessionSweeper.stop();
     await patientSync.idle();
     await cliniko.close();
@@ -173,6 +190,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     ssoTokens,
     handoffs: createHandoffs({ control: databases.control, tokens: ssoTokens }),
     oidcClients: createOidcClients({ ttlMs: config.oidc.discoveryTtlMs, timeoutMs: config.oidc.httpTimeoutMs, allowHttpIssuers: config.oidc.allowHttpIssuers }),
+    platformProviders,
     patientSync,
     audit: createAuditWriter(),
     close,

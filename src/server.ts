@@ -1,12 +1,19 @@
 // The only file that listens. Loads configuration (one line and exit 1 if it is wrong), builds the
 // runtime (databases, services), adds the development extras only when configuration asks for them
 // (a dynamic import: production never loads src/dev/), serves, and shuts down gracefully.
+//
+// SIGTERM (or SIGINT): new connections are refused at once; requests already begun run to their end
+// (their audit events committed), each with `Connection: close`; a request arriving on a connection
+// that was still open gets a 503 (readiness included); then the pools close and the process exits
+// 0. Whatever is still running after SHUTDOWN_GRACE_MS is abandoned with an error line and exit 1.
 import Fastify from 'fastify';
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { loggerOptions } from './infra/log.ts';
 import { tenantUrl } from './infra/urls.ts';
+import { trackConnections } from './infra/drain.ts';
+import { regionStatusRoutes } from './infra/health.ts';
 import { createRuntime } from './runtime.ts';
 
 function configOrExit(): Config {
@@ -32,6 +39,15 @@ try {
   // Metrics on their own port, so clinic hosts never expose them.
   const metricsServer = Fastify({ logger: false });
   metricsServer.get('/metrics', async (_request, reply) => reply.type(app.metrics.contentType).send(await app.metrics.metrics()));
+  // Which region is down and since when: for operators only, never on the public port.
+  await metricsServer.register(regionStatusRoutes, { databases: runtime.databases });
+  const requests = trackConnections(app.server);
+  const scrapes = trackConnections(metricsServer.server);
+
+  // When a change made elsewhere (another instance, the CLI) took effect here: a sign-out, a
+  // disabled user, a suspended clinic. Debug level: one line per change.
+  runtime.sessionCache.events.on('dropped', (reason: string) => logger.debug({ event: 'auth_change_applied', reason }, 'session cache: change applied'));
+  runtime.directory.events.on('invalidated', (slug: string | undefined) => logger.debug({ event: 'tenant_change_applied', slug: slug ?? null }, 'tenant directory: change applied'));
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -40,13 +56,22 @@ try {
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const graceMs = config.shutdownGraceMs;
+    logger.info({ event: 'shutdown', signal, graceMs, inFlight: requests.inFlight }, 'shutting down: refusing new requests, finishing those in flight');
+    // Not unref'd: the process ends by one of the two exits, never by running out of work half-closed.
+    const deadline = setTimeout(() => {
+      logger.error({ event: 'shutdown_deadline', graceMs, inFlight: requests.inFlight }, 'shutdown: requests still in flight after SHUTDOWN_GRACE_MS; exiting without them');
+      process.exit(1);
+    }, graceMs);
+    requests.start();
+    scrapes.start();
     try {
-      await app.close();
+      await app.close(); // stops listening, waits for requests in flight, then background refreshes
       await metricsServer.close();
       await development?.close();
       await runtime.close();
-      logger.info('stopped');
+      clearTimeout(deadline);
+      logger.info({ event: 'stopped' }, 'stopped');
       process.exit(0);
     } catch (error) {
       logger.error({ err: error }, 'shutdown failed');

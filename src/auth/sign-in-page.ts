@@ -27,7 +27,7 @@ export function ssoButtons(request: FastifyRequest, settings: AuthSettings): Sig
   // down at boot still shows: its page then says so, rather than the button silently vanishing.
   for (const provider of request.server.platformProviders) {
     if (settings.platformProviders.includes(provider.id)) {
-      buttons.push({ id: `platform-${provider.id}`, label: `Sign in with ${provider.config.name}`, href: platformLoginPath(provider.id) });
+      buttons.push({ id: `platform-${provider.id}`, label: `Sign in with ${provider.config.name}${provider.available ? '' : ' (temporarily unavailable)'}`, href: platformLoginPath(provider.id) });
     }
   }
   return buttons;

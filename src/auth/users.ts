@@ -28,7 +28,8 @@ export function normalizeEmail(input: unknown): string | null {
   if (typeof input !== 'string') return null;
   const email = input.trim().toLowerCase();
   if (email.length < 3 || email.length > EMAIL_MAX_LENGTH) return null;
-  return /^[^\s@]+@[^\s@]+$/.test(email) ? email : null;
+  // No control characters either: PostgreSQL refuses a NUL in text, and none belongs in an address.
+  return /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u.test(email) ? email : null;
 }
 
 export function toSessionUser(row: Pick<UserRow, 'id' | 'email' | 'name' | 'role'>): SessionUser {

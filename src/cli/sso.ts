@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import type { Config } from '../config.ts';
 import { cliErrors } from './errors.ts';
 import { tenantUrl } from '../infra/urls.ts';
-import { oidcRedirectUri } from '../auth/sso/clinic/clinic-host-routes.ts';
-import { platformCallbackUri } from '../auth/sso/platform/auth-host-routes.ts';
+import { oidcRedirectUris } from '../auth/sso/clinic/clinic-host-routes.ts';
+import { platformCallbackUris } from '../auth/sso/platform/auth-host-routes.ts';
 import type { AuthSettings } from '../auth/settings.ts';
 import { getAuthSettings } from '../auth/settings.ts';
 import { classifyProviderError } from '../auth/sso/errors.ts';
@@ -23,7 +23,7 @@ function describe(config: Config, slug: string, settings: AuthSettings): string 
   return [
     `single sign-on for ${slug}`,
     `  own OIDC provider:   ${own ? `${own.issuer} (client ${own.clientId}, secret sealed)` : 'none'}`,
-    ...(own ? [`  redirect URI:        ${oidcRedirectUri(config, slug)}`] : []),
+    ...(own ? oidcRedirectUris(config, slug).map((uri) => `  redirect URI:        ${uri}`) : []),
     `  admit:               ${settings.oidcAdmit === 'domain' ? 'invited users and anyone with a verified e-mail in an allowed domain' : 'invited users only'}`,
     `  allowed domains:     ${settings.allowedEmailDomains.length > 0 ? settings.allowedEmailDomains.join(', ') : 'none'}`,
     `  platform providers:  ${settings.platformProviders.length > 0 ? settings.platformProviders.join(', ') : 'none'}`,
@@ -33,9 +33,11 @@ function describe(config: Config, slug: string, settings: AuthSettings): string 
 
 function publicView(config: Config, slug: string, settings: AuthSettings) {
   const own = clinicOidcOf(settings);
+  // redirectUri: the first base domain's (all one base domain needs); redirectUris: every one.
+  const redirectUris = oidcRedirectUris(config, slug);
   return {
     tenant: slug,
-    oidc: own ? { issuer: own.issuer, clientId: own.clientId, clientSecret: 'sealed', redirectUri: oidcRedirectUri(config, slug) } : null,
+    oidc: own ? { issuer: own.issuer, clientId: own.clientId, clientSecret: 'sealed', redirectUri: redirectUris[0], redirectUris } : null,
     admit: settings.oidcAdmit,
     allowedEmailDomains: settings.allowedEmailDomains,
     platformProviders: settings.platformProviders,
@@ -111,7 +113,7 @@ export function registerSsoCommands(program: Command, context: CliContext): void
       report(context.io, opts.json, publicView(config, slug, settings), () =>
         [
           `updated ${describe(config, slug, settings)}`,
-          ...(clinicOidcOf(settings) ? [`register this redirect URI at the clinic's provider: ${oidcRedirectUri(config, slug)}`] : []),
+          ...(clinicOidcOf(settings) ? oidcRedirectUris(config, slug).map((uri) => `register this redirect URI at the clinic's provider: ${uri}`) : []),
           `sign-in page: ${tenantUrl(config, slug, '/login')}`,
         ].join('\n'),
       );
@@ -123,11 +125,14 @@ export function registerSsoCommands(program: Command, context: CliContext): void
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) => {
       const { config } = context;
-      const providers = config.platformProviders.map((p) => ({ id: p.id, name: p.name, issuer: p.issuer, clientId: p.clientId, redirectUri: platformCallbackUri(config, p.id) }));
+      const providers = config.platformProviders.map((p) => {
+        const redirectUris = platformCallbackUris(config, p.id);
+        return { id: p.id, name: p.name, issuer: p.issuer, clientId: p.clientId, redirectUri: redirectUris[0], redirectUris };
+      });
       report(context.io, opts.json, providers, () =>
         providers.length === 0
           ? 'no platform providers configured (PLATFORM_OIDC_PROVIDERS)'
-          : providers.map((p) => `${p.id}  ${p.name}  ${p.issuer}\n  redirect URI: ${p.redirectUri}`).join('\n'),
+          : providers.map((p) => [`${p.id}  ${p.name}  ${p.issuer}`, ...p.redirectUris.map((uri) => `  redirect URI: ${uri}`)].join('\n')).join('\n'),
       );
     });
 }

@@ -1,4 +1,8 @@
-// Liveness and readiness, answered on any host (load balancers probe by IP).
+// Liveness and readiness. The public listener answers /healthz and /readyz on any host (load
+// balancers probe by IP) with a status only: which regions exist and which one is down is no
+// business of the internet. The detail (each region, whether it answers, since when it has not) is
+// for operators, on the metrics listener: `regionStatusRoutes` there, and the
+// sidechart_region_up gauge (metrics.ts).
 import type { FastifyInstance } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Databases } from './db.ts';
@@ -10,10 +14,54 @@ export interface HealthOptions {
   timeoutMs?: number;
 }
 
+const DEFAULT_TIMEOUT_MS = 2_000;
+
+export interface RegionCheck {
+  region: string;
+  ok: boolean;
+  /** When this region was first seen failing, in the run of failed checks it is in now; null while it answers. */
+  downSince: Date | null;
+}
+
+/**
+ * Pings every region's pool and remembers, per region, since when it has been failing. The memory
+ * is per set of pools (WeakMap), so the public probe, the operators' route and the metrics scrape
+ * all see the same "down since" whoever checked first; it holds region ids and times only.
+ */
+const downSinceByPools = new WeakMap<Databases, Map<string, Date>>();
+
+export async function checkRegions(databases: Databases, options: { timeoutMs?: number; now?: () => Date } = {}): Promise<RegionCheck[]> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const now = options.now ?? (() => new Date());
+  let downSince = downSinceByPools.get(databases);
+  if (downSince === undefined) {
+    downSince = new Map();
+    downSinceByPools.set(databases, downSince);
+  }
+  const since = downSince;
+  return Promise.all(
+    [...databases.regions.values()].map(async (region) => {
+      const ok = await ping(region.pool, timeoutMs);
+      if (ok) since.delete(region.id);
+      else if (!since.has(region.id)) since.set(region.id, now());
+      return { region: region.id, ok, downSince: since.get(region.id) ?? null };
+    }),
+  );
+}
+
 const Live = Type.Object({ status: Type.Literal('ok') });
-const Ready = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
-  databases: Type.Array(Type.Object({ region: Type.String(), ok: Type.Boolean() })),
+const Readiness = Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]);
+/** The public answer: the status and nothing else (the response schema drops anything more). */
+const Ready = Type.Object({ status: Readiness });
+const RegionStatus = Type.Object({
+  status: Readiness,
+  regions: Type.Array(
+    Type.Object({
+      region: Type.String(),
+      ok: Type.Boolean(),
+      downSince: Type.Union([Type.String(), Type.Null()]),
+    }),
+  ),
 });
 
 export async function healthRoutes(fastify: FastifyInstance, options: HealthOptions): Promise<void> {
@@ -26,12 +74,27 @@ export async function healthRoutes(fastify: FastifyInstance, options: HealthOpti
   });
 
   app.get('/readyz', { config: { anyHost: true }, schema: { response: { 200: Ready, 503: Ready } } }, async (_request, reply) => {
-    const timeoutMs = options.timeoutMs ?? 2000;
-    const checks = await Promise.all(
-      [...options.databases.regions.values()].map(async (region) => ({ region: region.id, ok: await ping(region.pool, timeoutMs) })),
-    );
+    const checks = await checkRegions(options.databases, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     const ready = checks.every((c) => c.ok);
     reply.header('cache-control', 'no-store');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', databases: checks });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable' });
+  });
+}
+
+/**
+ * For the operators' listener (server.ts's metrics server, never a clinic host):
+ * GET /readyz/regions answers the same status as /readyz, plus each region, whether it answers, and
+ * since when it has not.
+ */
+export async function regionStatusRoutes(fastify: FastifyInstance, options: HealthOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.get('/readyz/regions', { schema: { response: { 200: RegionStatus, 503: RegionStatus } } }, async (_request, reply) => {
+    const checks = await checkRegions(options.databases, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+    const ready = checks.every((c) => c.ok);
+    reply.header('cache-control', 'no-store');
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'unavailable',
+      regions: checks.map((c) => ({ region: c.region, ok: c.ok, downSince: c.downSince?.toISOString() ?? null })),
+    });
   });
 }

@@ -1,10 +1,12 @@
 // Prometheus metrics (prom-client): request counts and latency by region, route pattern and status,
 // never by tenant (thousands of clinics would explode the series count), plus pool and directory
-// gauges. Served on a separate port (server.ts) so they are never exposed on clinic hosts.
+// gauges and whether each region's database answers. Served on a separate port (server.ts) so they
+// are never exposed on clinic hosts.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Databases } from './db.ts';
+import { checkRegions } from './health.ts';
 
 export function createMetrics(options: { databases: Databases; defaultMetrics?: boolean }) {
   const registry = new Registry();
@@ -29,6 +31,17 @@ export function createMetrics(options: { databases: Databases; defaultMetrics?: 
         this.set({ region: region.id, state: 'idle' }, region.pool.idleCount);
         this.set({ region: region.id, state: 'waiting' }, region.pool.waitingCount);
       }
+    },
+  });
+
+  // Pinged at scrape time (at most the readiness deadline); "since when" is on /readyz/regions.
+  new Gauge({
+    name: 'sidechart_region_up',
+    help: "Whether each region's database answers (1) or not (0)",
+    labelNames: ['region'],
+    registers: [registry],
+    async collect() {
+      for (const check of await checkRegions(options.databases)) this.set({ region: check.region }, check.ok ? 1 : 0);
     },
   });
 

@@ -125,7 +125,8 @@ export function createPatientSync(deps: PatientSyncDeps) {
         if (isClinikoError(error)) {
           kind = error.kind;
           message = error.message;
-          scope.log.warn({ event: 'patient_refresh_failed', kind, upstreamStatus: error.upstreamStatus, patientId: id }, 'Cliniko refresh failed');
+          // The message never holds the key (errors.ts) and tells, say, an unreadable answer from one too large.
+          scope.log.warn({ event: 'patient_refresh_failed', kind, reason: message, upstreamStatus: error.upstreamStatus, patientId: id }, 'Cliniko refresh failed');
         } else {
           kind = 'internal';
           message = 'Sidechart could not store the record from Cliniko.';

@@ -102,6 +102,18 @@ export function absoluteFormHost(target: string | undefined): string | null {
   }
 }
 
+/**
+ * The origin form (path and query) of an absolute-form target, exactly as sent: `/` when the
+ * target names no path. Only for targets absoluteFormHost() read a host from.
+ */
+export function originForm(target: string): string {
+  const afterScheme = target.slice(target.indexOf('://') + 3);
+  const end = afterScheme.search(/[/?#]/);
+  if (end < 0) return '/';
+  const rest = afterScheme.slice(end);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 /** A request with more than one Host header must be refused (RFC 9112 §3.2). */
 export function hostHeaderCount(rawHeaders: readonly string[]): number {
   let count = 0;

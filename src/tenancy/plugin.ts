@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { httpErrors } from '../infra/errors.ts';
-import { absoluteFormHost, hostHeaderCount, parseHost } from './host.ts';
+import { absoluteFormHost, hostHeaderCount, originForm, parseHost } from './host.ts';
 import type { Clinic, Clinics } from './clinic.ts';
 import type { TenantRecord } from './directory.ts';
 import { tenancyErrors } from './errors.ts';
@@ -46,8 +46,14 @@ async function tenancy(app: FastifyInstance, options: TenancyPluginOptions): Pro
     if (hostHeaderCount(request.raw.rawHeaders) > 1) throw tenancyErrors.invalidHost();
     // An absolute-form target's authority wins over Host (RFC 9112); otherwise request.host, which
     // honours X-Forwarded-Host only when the peer is a configured trusted proxy.
-    const resolution = parseHost(absoluteFormHost(request.raw.url) ?? request.host, options.baseDomains);
+    const target = request.raw.url;
+    const targetHost = absoluteFormHost(target);
+    const resolution = parseHost(targetHost ?? request.host, options.baseDomains);
     if (resolution.kind === 'invalid') throw tenancyErrors.invalidHost();
+    // From here on the request reads as if Host had named that authority: what comes after
+    // (the session's cookie-path check, the remembered return path) expects a path, and met
+    // `http://...` with a 500 (found by the fuzz, soak/fuzz.ts).
+    if (targetHost !== null) request.raw.url = originForm(target!);
     request.site = resolution;
     if (resolution.kind !== 'tenant') return;
     let clinic: Clinic;
@@ -75,6 +81,15 @@ export const tenancyPlugin = fp(tenancy, { name: 'sidechart-tenancy', fastify: '
 export function requireClinic(request: FastifyRequest): Clinic {
   if (!request.clinic) throw httpErrors.notFound();
   return request.clinic;
+}
+
+/**
+ * The base domain the request came in on: one of the configured ones, as the host parser matched
+ * it, so links built with it are still built from configuration (infra/urls.ts).
+ */
+export function requestBaseDomain(request: FastifyRequest): string {
+  if (!request.site) throw httpErrors.notFound();
+  return request.site.baseDomain;
 }
 
 /** preHandler form of requireClinic, for route plugins whose every route is clinic-only. */

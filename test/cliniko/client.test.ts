@@ -192,6 +192,53 @@ t.test('slow but within the deadline: answered', async (t) => {
   t.equal((await client.getUser(demo.apiKey, { deadlineMs: 3_000 })).id, '836447129235810001');
 });
 
+t.test('an answer past maxResponseBytes is dropped as it streams, declared or not: bad_response, not retried', async (t) => {
+  const limit = 256 * 1024;
+  const { sim, demo, client } = await setup(t, {}, { maxResponseBytes: limit });
+  const id = demo.patientIds.example;
+  // Far more than the limit plus what sockets buffer on the way: only a client that reads it all gets to the end.
+  const size = 64 * 1024 * 1024;
+  for (const declareLength of [false, true]) {
+    sim.resetCounters();
+    sim.setFault({ enormousBytes: size, declareLength, times: 1 }, { patientId: id });
+    const error = await failure(t, client.getPatient(demo.apiKey, id));
+    t.equal(error.kind, 'bad_response', `declared length: ${declareLength}`);
+    t.equal(error.message, `Cliniko sent an answer larger than ${limit} bytes, which Sidechart does not read.`);
+    t.equal(error.upstreamStatus, 200);
+    t.equal(sim.requestCount(), 1, 'not retried: Cliniko would send the same again');
+    t.equal(sim.streamedBodies().completed, 0, 'the simulator was never read to the end');
+    t.equal((await client.getPatient(demo.apiKey, id)).id, id, 'the next call is answered (the dropped connection is not reused)');
+  }
+});
+
+t.test('a 200 that is not JSON, or JSON cut short: bad_response, not retried; a body cut off mid-way is a network failure, retried', async (t) => {
+  const { sim, demo, client } = await setup(t, {}, { maxAttempts: 3 });
+  const id = demo.patientIds.example;
+  for (const badBody of ['not_json', 'truncated_json'] as const) {
+    sim.resetCounters();
+    sim.setFault({ badBody }, { patientId: id });
+    const error = await failure(t, client.getPatient(demo.apiKey, id));
+    t.equal(error.kind, 'bad_response', badBody);
+    t.equal(error.upstreamStatus, 200);
+    t.equal(sim.requestCount(), 1, `${badBody}: asked once`);
+  }
+  sim.resetCounters();
+  sim.setFault({ badBody: 'cut_off' }, { patientId: id });
+  const cut = await failure(t, client.getPatient(demo.apiKey, id));
+  t.equal(cut.kind, 'unavailable');
+  t.equal(sim.requestCount(), 3, 'every attempt made');
+  sim.setFault({ badBody: 'cut_off', times: 1 }, { patientId: id });
+  t.equal((await client.getPatient(demo.apiKey, id)).id, id, 'one cut-off answer, then a whole one: the retry hides it');
+});
+
+t.test('a 429 announced by Retry-After alone (Cliniko documents X-RateLimit-Reset) is waited out too', async (t) => {
+  const { sim, demo, client } = await setup(t);
+  sim.setFault({ status: 429, resetInSeconds: 1, rateLimitHeaders: 'retry_after', times: 2 });
+  t.equal((await client.getUser(demo.apiKey)).id, '836447129235810001');
+  t.equal(sim.requestCount({ status: 429 }), 2);
+  t.equal(sim.requestCount({ status: 200 }), 1);
+});
+
 t.test('50 concurrent views of one patient: one upstream request', async (t) => {
   const { sim, demo, client } = await setup(t);
   const id = demo.patientIds.example;

@@ -162,6 +162,65 @@ t.test('faults: scoped to a patient, counted down with times', async (t) => {
   t.equal((await get('/v1/settings')).statusCode, 200);
 });
 
+t.test('a 429 storm: every request refused, each announcing the same reset, by the headers asked for', async (t) => {
+  const { sim, get } = await setup(t);
+  sim.setFault({ status: 429, resetInSeconds: 30 });
+  const answers = [await get('/v1/user'), await get(`/v1/patients/${DEMO_PATIENT_IDS.example}`), await get('/v1/settings')];
+  t.same(answers.map((a) => a.statusCode), [429, 429, 429], 'until cleared');
+  const resets = new Set(answers.map((a) => a.headers['x-ratelimit-reset']));
+  t.equal(resets.size, 1, 'one reset for the whole storm');
+  const reset = Number([...resets][0]);
+  t.ok(Number.isInteger(reset) && reset * 1000 > Date.now() && reset * 1000 <= Date.now() + 31_000, 'UNIX seconds, about 30 s ahead');
+  t.notOk('retry-after' in answers[0]!.headers, 'Retry-After is not documented by Cliniko: not sent by default');
+
+  sim.setFault({ status: 429, resetInSeconds: 5, rateLimitHeaders: 'retry_after' });
+  const retryAfter = await get('/v1/user');
+  t.notOk('x-ratelimit-reset' in retryAfter.headers);
+  t.ok(['4', '5'].includes(String(retryAfter.headers['retry-after'])), 'Retry-After in seconds');
+  sim.setFault({ status: 429, rateLimitHeaders: 'both' });
+  const both = await get('/v1/user');
+  t.ok(both.headers['x-ratelimit-reset'] !== undefined && both.headers['retry-after'] !== undefined);
+  sim.setFault({ status: 429, rateLimitHeaders: 'none' });
+  const none = await get('/v1/user');
+  t.equal(none.statusCode, 429);
+  t.ok(none.headers['x-ratelimit-reset'] === undefined && none.headers['retry-after'] === undefined);
+});
+
+t.test('bad bodies: a 200 that is not JSON, or JSON cut in half', async (t) => {
+  const { sim, get } = await setup(t);
+  const path = `/v1/patients/${DEMO_PATIENT_IDS.example}`;
+  sim.setFault({ badBody: 'not_json' });
+  const html = await get(path);
+  t.equal(html.statusCode, 200);
+  t.match(html.headers['content-type'], /^application\/json/, 'labelled JSON');
+  t.throws(() => JSON.parse(html.body), SyntaxError);
+  t.match(html.body, /^<!DOCTYPE html>/);
+
+  sim.setFault({ badBody: 'truncated_json' });
+  const truncated = await get(path);
+  t.equal(truncated.statusCode, 200);
+  t.equal(Number(truncated.headers['content-length']), Buffer.byteLength(truncated.body), 'complete as an HTTP message');
+  t.ok(truncated.body.startsWith(`{"id":"${DEMO_PATIENT_IDS.example}","first_name":`), 'the start of the record asked for');
+  t.throws(() => JSON.parse(truncated.body), SyntaxError);
+});
+
+t.test('an enormous body: a patient record of the size asked for, produced as it is read', async (t) => {
+  const { sim, get } = await setup(t);
+  const size = 3 * 64 * 1024 + 123;
+  for (const declareLength of [false, true]) {
+    sim.resetCounters();
+    sim.setFault({ enormousBytes: size, declareLength }, { patientId: DEMO_PATIENT_IDS.example });
+    const answer = await get(`/v1/patients/${DEMO_PATIENT_IDS.example}`);
+    t.equal(answer.statusCode, 200);
+    t.equal(answer.rawPayload.length, size, `${size} bytes`);
+    t.equal(answer.headers['content-length'], declareLength ? String(size) : undefined, declareLength ? 'declared' : 'chunked');
+    const record = answer.json();
+    t.equal(record.id, DEMO_PATIENT_IDS.example);
+    t.match(record.notes, /^x+$/);
+    t.same(sim.streamedBodies(), { started: 1, completed: 1, bytes: size });
+  }
+});
+
 t.test('addAccount checks the key belongs to the shard', async (t) => {
   const { sim } = await setup(t);
   // A plain Error with this message, not any error: a throw for another reason must not pass.

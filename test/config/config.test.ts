@@ -12,6 +12,7 @@ t.test('development defaults', async (t) => {
   t.equal(config.cliniko.simulator, true);
   t.equal(config.demo, true);
   t.equal(config.listenHost, '127.0.0.1');
+  t.equal(config.shutdownGraceMs, 25_000, 'SIGTERM: 25 s for requests in flight, inside a 30 s orchestrator grace period');
   t.ok(Object.isFrozen(config));
 });
 
@@ -66,6 +67,8 @@ t.test('invalid values name the variable', async (t) => {
     [{ CLINIKO_CONTACT_EMAIL: 'nobody' }, 'CLINIKO_CONTACT_EMAIL'],
     [{ CLINIKO_API_BASE: 'https://api.cliniko.com/v1' }, 'CLINIKO_API_BASE'],
     [{ DB_POOL_MAX: '0' }, 'DB_POOL_MAX'],
+    [{ SHUTDOWN_GRACE_MS: '50' }, 'SHUTDOWN_GRACE_MS'],
+    [{ SHUTDOWN_GRACE_MS: '30s' }, 'SHUTDOWN_GRACE_MS'],
   ];
   for (const [env, variable] of cases) {
     try {

@@ -25,3 +25,11 @@ t.test('bad values stop the process naming the variable', async (t) => {
   ];
   for (const [env, message] of cases) t.throws(() => loadConfig(env), message, JSON.stringify(env));
 });
+
+t.test('CLINIKO_MAX_RESPONSE_BYTES: 2 MiB by default, from 64 KiB to 256 MiB', async (t) => {
+  t.equal(loadConfig({}).cliniko.maxResponseBytes, 2_097_152);
+  t.equal(loadConfig({ CLINIKO_MAX_RESPONSE_BYTES: '65536' }).cliniko.maxResponseBytes, 65_536);
+  for (const value of ['65535', '268435457', '2MiB', '-1']) {
+    t.throws(() => loadConfig({ CLINIKO_MAX_RESPONSE_BYTES: value }), /^CLINIKO_MAX_RESPONSE_BYTES: must be a whole number from 65536 to 268435456/, value);
+  }
+});

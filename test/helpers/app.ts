@@ -47,6 +47,8 @@ export async function buildTestApp(
     extend?: (app: FastifyInstance, runtime: Runtime) => void | Promise<void>;
     /** Capture the app's logs (a pino instance); silent otherwise. */
     loggerInstance?: FastifyBaseLogger;
+    /** The clock the runtime's retry backoffs are measured on (tests move it instead of waiting). */
+    now?: () => number;
   } = {},
 ): Promise<TestApp> {
   const env = await testEnv(t, options.env);
@@ -58,6 +60,7 @@ export async function buildTestApp(
     listen: true,
     migrate: true,
     ...(options.tenantMigrations ? { tenantMigrations: options.tenantMigrations } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
   t.teardown(() => runtime.close());
   const app = await buildApp({ runtime, ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: false }) });

@@ -34,7 +34,7 @@ export interface OidcTestClient {
   client_secret: string;
   redirect_uris: string[];
   /**
-   * Default `client_secret_basic` (what @fastify/oauth2 sends). oidc-provider enforces the
+   * Default `client_secret_basic` (what Sidechart sends). oidc-provider enforces the
    * registered method: openid-client v6 defaults to client_secret_post when given a secret
    * string, so pass `ClientSecretBasic(secret)` to `discovery()` or register
    * `client_secret_post` here.
@@ -53,6 +53,8 @@ export interface StartOidcProviderOptions {
   clients: OidcTestClient[];
   /** Account id (becomes `sub`) -> claims. More can be added later with `addAccount`. */
   accounts?: Record<string, OidcTestAccount>;
+  /** Listen on this loopback port (e.g. one an app was configured with before the provider started); default any free port. */
+  port?: number;
 }
 
 export interface CompleteAuthorizationOptions {
@@ -202,7 +204,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions): Prom
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });

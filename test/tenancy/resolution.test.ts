@@ -62,7 +62,7 @@ t.test('tenant resolution outcomes', async (t) => {
     t.equal((await app.inject({ url: '/healthz', headers: { host } })).statusCode, 200, `healthz on ${host}`);
     const ready = await app.inject({ url: '/readyz', headers: { host } });
     t.equal(ready.statusCode, 200);
-    t.same(ready.json().databases, [{ region: 'local', ok: true }]);
+    t.same(ready.json(), { status: 'ready' }, 'a status, no region names (those are on the ops listener)');
   }
 
   // Deleted through the CLI: the running app drops its cached entry at once (NOTIFY), no TTL wait.

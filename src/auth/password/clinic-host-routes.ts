@@ -46,7 +46,10 @@ export async function passwordRoutes(fastify: FastifyInstance, options: Password
     const settings = await getAuthSettings(db);
     if (!settings.passwordEnabled) throw authErrors.passwordSignInDisabled(tenant.displayName);
     const typed = request.body.email.trim();
-    const email = normalizeEmail(typed) ?? typed.toLowerCase();
+    const normalized = normalizeEmail(typed);
+    // Something that is not an address still counts against the throttle (minus control
+    // characters, which PostgreSQL cannot store), and is nobody's account.
+    const email = normalized ?? typed.toLowerCase().replace(/\p{Cc}/gu, '');
     const attempt = { tenantId: tenant.id, email, ip: request.ip };
     const log = (outcome: string, extra: Record<string, unknown> = {}) =>
       request.log.info({ event: 'sign_in', method: 'password', outcome, ...extra }, `password sign-in: ${outcome}`);
@@ -63,7 +66,7 @@ export async function passwordRoutes(fastify: FastifyInstance, options: Password
       });
     }
 
-    const user = await findUserByEmail(db, email);
+    const user = normalized === null ? undefined : await findUserByEmail(db, normalized);
     const passwordMatches = await hasher.verify(user?.password_hash ?? null, request.body.password);
     if (!user || !passwordMatches) {
       log('failure', { reason: !user ? 'unknown_email' : user.password_hash === null ? 'no_password' : 'wrong_password', userId: user?.id ?? null });

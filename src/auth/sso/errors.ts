@@ -1,8 +1,8 @@
 // What a user sees when single sign-on cannot finish (issue 3 point 7): one AppError per outcome,
 // with a stable code (tests and logs), a status that says whose fault it is (4xx: this sign-in was
 // refused; 502/503: the identity provider is down or misconfigured), and a message written for clinic
-// staff. Library errors from openid-client / oauth4webapi / @fastify/oauth2 are mapped here, never
-// shown as they are.
+// staff. Library errors from openid-client / oauth4webapi / jose are mapped here, never shown as
+// they are.
 import { AppError, defineError, errorChain, type AppErrorOptions } from '../../infra/errors.ts';
 
 export type SsoFailure =
@@ -128,20 +128,6 @@ function classify(error: unknown, provider: string, phase: 'discovery' | 'callba
     if (typeof status === 'number' && status >= 500) return ssoErrors.providerError(provider);
     if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client') return ssoErrors.misconfigured(provider);
     return ssoErrors.codeRejected();
-  }
-  // simple-oauth2 (inside @fastify/oauth2) raises Boom errors from @hapi/wreck.
-  if (field(error, 'isBoom') === true) {
-    const status = field(field(error, 'output'), 'statusCode');
-    const data = field(error, 'data');
-    if (field(data, 'isResponseError') === true && typeof status === 'number') {
-      const oauthError = field(field(data, 'payload'), 'error');
-      if (status >= 500) return ssoErrors.providerError(provider);
-      if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client' || status === 401) return ssoErrors.misconfigured(provider);
-      return ssoErrors.codeRejected();
-    }
-    // No response: connection refused / reset (502 "Client request error") or the deadline (504).
-    if (status === 502 || status === 504 || status === 408) return ssoErrors.unavailable(provider);
-    return ssoErrors.providerError(provider);
   }
   if (codes.some((c) => MISCONFIGURED_CODES.has(c))) return ssoErrors.misconfigured(provider);
   if (phase === 'discovery') {

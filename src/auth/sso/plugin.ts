@@ -1,7 +1,8 @@
 // Single sign-on, wired once at boot: the clinic's own OpenID provider (clinic/), platform
 // providers on the clinic's host and on the auth host (platform/). Platform providers are
-// discovered here; one that does not answer is logged and shown as unavailable rather than
-// stopping the app. Registered after the session plugin (the routes use request.session).
+// discovered here; one that does not answer is logged, shown as unavailable and retried
+// (platform/providers.ts) rather than stopping the app. Registered after the session plugin (the
+// routes use request.session).
 // Wrapped with fastify-plugin only to decorate the app with `platformProviders` (the sign-in page
 // lists them); its route plugins stay encapsulated.
 import fp from 'fastify-plugin';
@@ -13,7 +14,7 @@ import type { OidcClients } from './clinic/clients.ts';
 import { clinicOidcRoutes } from './clinic/clinic-host-routes.ts';
 import { platformAuthHostRoutes } from './platform/auth-host-routes.ts';
 import type { Handoffs } from './platform/handoffs.ts';
-import { discoverPlatformProviders, type PlatformProvider } from './platform/providers.ts';
+import type { PlatformProvider, PlatformProviders } from './platform/providers.ts';
 import { platformClinicHostRoutes } from './platform/clinic-host-routes.ts';
 import type { SsoTokens } from './tokens.ts';
 
@@ -23,29 +24,24 @@ export interface SsoPluginOptions {
   tokens: SsoTokens;
   handoffs: Handoffs;
   oidcClients: OidcClients;
+  platformProviders: PlatformProviders;
   clinics: Clinics;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Platform providers as discovered at boot (the sign-in page lists the available ones). */
+    /** Every platform provider, with whether it is available now (the sign-in page lists them). */
     platformProviders: readonly PlatformProvider[];
   }
 }
 
 async function sso(app: FastifyInstance, options: SsoPluginOptions): Promise<void> {
-  const { config } = options;
-  const providers = await discoverPlatformProviders(config.platformProviders, {
-    timeoutMs: config.oidc.httpTimeoutMs,
-    allowHttpIssuers: config.oidc.allowHttpIssuers,
-  });
-  for (const provider of providers) {
-    if (!provider.available) app.log.error({ provider: provider.id, problem: provider.problem }, 'platform provider unavailable: discovery failed at boot');
-  }
-  app.decorate('platformProviders', providers);
+  const { config, platformProviders: providers } = options;
+  await providers.start();
+  app.decorate('platformProviders', providers.list());
 
   await app.register(clinicOidcRoutes, { config, clients: options.oidcClients, box: options.box });
-  if (providers.length > 0) {
+  if (providers.list().length > 0) {
     await app.register(platformClinicHostRoutes, { config, providers, tokens: options.tokens, handoffs: options.handoffs });
     await app.register(platformAuthHostRoutes, { config, providers, tokens: options.tokens, handoffs: options.handoffs, clinics: options.clinics });
   }

@@ -55,7 +55,7 @@ export interface ClinikoClientOptions {
   rateLimit?: RateLimitBudget;
   /** Keep-alive connections per shard origin (default 8). */
   connectionsPerOrigin?: number;
-  /** Largest response body accepted (default 2 MiB). */
+  /** Largest response body read (default 2 MiB); a longer one is dropped as it streams in (readJson). */
   maxResponseBytes?: number;
   /** Injectable for tests of jitter. */
   random?: () => number;
@@ -189,11 +189,21 @@ export function createClinikoClient(options: ClinikoClientOptions) {
     if (wait > 0) await abortableSleep(wait, ctx.signal);
   }
 
+  /**
+   * The body as JSON. A body past maxResponseBytes is never held whole: a declared length over it
+   * is refused unread, and a longer stream is dropped (connection and all) at the chunk that
+   * crosses it. Either way the answer is bad_response, which is not retried: Cliniko would send
+   * the same again.
+   */
   async function readJson(response: Dispatcher.ResponseData): Promise<unknown> {
+    const tooLarge = (): ClinikoError =>
+      new ClinikoError('bad_response', `Cliniko sent an answer larger than ${settings.maxResponseBytes} bytes, which Sidechart does not read.`, {
+        upstreamStatus: response.statusCode,
+      });
     const declared = Number(header(response, 'content-length') ?? '0');
     if (declared > settings.maxResponseBytes) {
       response.body.destroy();
-      throw new ClinikoError('bad_response', 'Cliniko sent an answer too large to read.');
+      throw tooLarge();
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -202,7 +212,7 @@ export function createClinikoClient(options: ClinikoClientOptions) {
       size += buffer.length;
       if (size > settings.maxResponseBytes) {
         response.body.destroy();
-        throw new ClinikoError('bad_response', 'Cliniko sent an answer too large to read.');
+        throw tooLarge();
       }
       chunks.push(buffer);
     }

@@ -1,8 +1,9 @@
 // A Cliniko stand-in for development and tests: a Fastify app that answers like the API described in
 // /work/shared/reference/cliniko-api.md, over real HTTP, with the shard in the host name
 // (`api.<shard>.<anything>`), shard-suffixed keys, 64-bit string IDs, archived and merged patients,
-// pagination, `q[]` filters (filters.ts) and a per-key rate limit. Faults (latency, 5xx, connection
-// reset, hang) can be injected globally or for one patient (faults.ts). On any host not starting
+// pagination, `q[]` filters (filters.ts) and a per-key rate limit. Faults (latency, 5xx, 429 storms,
+// connection resets, hangs, answers that are not JSON or are cut short, enormous answers) can be
+// injected globally or for one patient (faults.ts). On any host not starting
 // with `api.` it serves a page imitating Cliniko's patient screen (patient-screen.ts), whose custom
 // button opens Sidechart (cross-site, as in real life when Sidechart runs on another host).
 //
@@ -11,7 +12,7 @@ import Fastify from 'fastify';
 import type { FastifyRequest } from 'fastify';
 import { isValidShard, shardFromApiKey } from '../shard.ts';
 import type { ClinikoPatient, ClinikoUser } from '../types.ts';
-import { createFaultInjector, type SimulatorFault } from './faults.ts';
+import { createFaultInjector, type SimulatorFault, type StreamedBodies } from './faults.ts';
 import { compareIds, parseFilters, positiveInteger, type Query } from './filters.ts';
 import { PATIENT_SCREEN_CSP, renderPatientScreen } from './patient-screen.ts';
 import {
@@ -327,12 +328,18 @@ export function createClinikoSimulator(options: SimulatorOptions = {}) {
       return { ...stats };
     },
 
-    /** Forgets the request log, rate-limit windows and stats (data and faults stay). */
+    /** Enormous bodies (the enormousBytes fault): started, produced to their end, bytes produced. */
+    streamedBodies(): StreamedBodies {
+      return faults.streamed();
+    },
+
+    /** Forgets the request log, rate-limit windows and stats, streamed bodies included (data and faults stay). */
     resetCounters(): void {
       log.length = 0;
       windows.clear();
       stats.rateLimited = 0;
       stats.maxServedInWindow = 0;
+      faults.resetStreamed();
     },
   };
 

@@ -10,5 +10,5 @@ export {
   type SimulatorStats,
 } from './app.ts';
 export { DEMO_ACCOUNT_ID, DEMO_API_KEY, DEMO_PATIENT_IDS, DEMO_SHARD, seedDemo, type DemoAccount } from './demo-data.ts';
-export type { SimulatorFault, SimulatorFaults } from './faults.ts';
+export type { SimulatorFault, SimulatorFaults, StreamedBodies } from './faults.ts';
 export type { SimulatorPatientInput } from './records.ts';

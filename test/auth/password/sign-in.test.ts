@@ -90,6 +90,14 @@ t.test('wrong password, unknown e-mail and no password look the same', async (t)
   t.equal(hostile.status, 401);
   t.notMatch(hostile.body, /<script>alert/);
   t.match(hostile.body, /&lt;script&gt;/);
+
+  // Control characters (found by the fuzz: a NUL reached PostgreSQL, which refuses it, and gave a
+  // 500): nobody's account, the same 401.
+  for (const typed of ['jo\u0000@acme.example', 'jo@acme.example\u0000', 'j\u0007o@acme.example', '\u0000']) {
+    const res = await signInWithPassword(client({}, t), acme, typed, PASSWORD);
+    t.equal(res.status, 401, `e-mail ${JSON.stringify(typed)}: 401`);
+    t.match(res.body, WRONG_CREDENTIALS);
+  }
 });
 
 t.test('a disabled account hears so only after a correct password', async (t) => {

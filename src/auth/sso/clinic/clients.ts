@@ -6,13 +6,10 @@
 // settings code calls it). Failed discoveries are not cached, so a provider that comes back is
 // used again on the next attempt.
 import { createHash } from 'node:crypto';
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
+import { discoverOidcClient, type OidcClientSettings } from '../discovery.ts';
 
-export interface ClinicOidcClientSettings {
-  issuer: string;
-  clientId: string;
-  clientSecret: string;
-}
+export type ClinicOidcClientSettings = OidcClientSettings;
 
 export interface OidcClientsOptions {
   ttlMs: number;
@@ -39,18 +36,7 @@ export function createOidcClients(options: OidcClientsOptions) {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
 
-  const discover = options.discover ?? (async (settings: ClinicOidcClientSettings): Promise<oidc.Configuration> => {
-    const issuer = new URL(settings.issuer);
-    const insecure = issuer.protocol === 'http:';
-    if (insecure && !options.allowHttpIssuers) {
-      throw Object.assign(new Error('http:// issuers are not allowed here'), { code: 'OAUTH_HTTP_REQUEST_FORBIDDEN' });
-    }
-    // client_secret_basic: the default method in OpenID Connect (openid-client would send _post).
-    return oidc.discovery(issuer, settings.clientId, undefined, oidc.ClientSecretBasic(settings.clientSecret), {
-      execute: insecure ? [oidc.allowInsecureRequests] : [],
-      timeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
-    });
-  });
+  const discover = options.discover ?? ((settings: ClinicOidcClientSettings) => discoverOidcClient(settings, options));
 
   return {
     /** The configuration for this tenant's current settings; rejects when discovery fails. */

@@ -9,7 +9,10 @@
 //                              (signature, iss, aud, exp, nonce). Then the user is matched by
 //                              (issuer, subject) or admitted by the clinic's rules, and signed in.
 //
-// The redirect URI is built from configuration and the clinic's stored slug, never from the Host.
+// The redirect URI is built from configuration and the clinic's stored slug, never from the Host:
+// with several base domains, on the one this request came in on (the session that holds the attempt
+// is host-only, so the callback comes back to the same host), and the clinic's provider must list
+// the URI for every base domain its staff use (`sidechart sso show` prints them).
 import { signInRateLimit } from '../../../infra/load.ts';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -17,7 +20,7 @@ import * as oidc from 'openid-client';
 import type { Config } from '../../../config.ts';
 import type { SecretBox } from '../../../infra/crypto.ts';
 import { tenantUrl } from '../../../infra/urls.ts';
-import { requireClinic, requireTenant } from '../../../tenancy/plugin.ts';
+import { requestBaseDomain, requireClinic, requireTenant } from '../../../tenancy/plugin.ts';
 import type { OidcClients } from './clients.ts';
 import { getAuthSettings } from '../../settings.ts';
 import { signIn } from '../../session/sign-in.ts';
@@ -31,8 +34,15 @@ import { normalizeEmail } from '../../users.ts';
 export const OIDC_LOGIN_PATH = '/login/oidc';
 export const OIDC_CALLBACK_PATH = '/login/oidc/callback';
 
-export function oidcRedirectUri(config: Pick<Config, 'publicScheme' | 'publicPort' | 'baseDomains'>, slug: string): string {
-  return tenantUrl(config, slug, OIDC_CALLBACK_PATH);
+type UrlConfig = Pick<Config, 'publicScheme' | 'publicPort' | 'baseDomains'>;
+
+export function oidcRedirectUri(config: UrlConfig, slug: string, baseDomain?: string): string {
+  return tenantUrl(config, slug, OIDC_CALLBACK_PATH, baseDomain);
+}
+
+/** The redirect URIs to register at the clinic's provider: one per base domain. */
+export function oidcRedirectUris(config: UrlConfig, slug: string): string[] {
+  return config.baseDomains.map((baseDomain) => oidcRedirectUri(config, slug, baseDomain));
 }
 
 /** How the clinic's provider is named on pages: its host, which staff recognise from its sign-in page. */
@@ -80,6 +90,7 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
 
   app.get(OIDC_LOGIN_PATH, { config: limited }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);
+    const baseDomain = requestBaseDomain(request);
     const { configuration } = await clinicProvider(tenant, await getAuthSettings(db));
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const attempt: ClinicOidcAttempt = {
@@ -92,7 +103,7 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
     };
     request.session.oidc = { ...attempt };
     const url = oidc.buildAuthorizationUrl(configuration, {
-      redirect_uri: oidcRedirectUri(config, tenant.slug),
+      redirect_uri: oidcRedirectUri(config, tenant.slug, baseDomain),
       scope: 'openid email profile',
       code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
@@ -108,6 +119,7 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
     { schema: { querystring: AuthorizationResponseQuery }, config: limited },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
+      const baseDomain = requestBaseDomain(request);
       reply.header('cache-control', 'no-store');
       // Single use: the attempt leaves the session before anything is checked.
       const attempt = readAttempt(request.session.oidc, 'clinic');
@@ -124,7 +136,7 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
       if (configuration.serverMetadata().issuer !== attempt.expectedIssuer) throw ssoErrors.issuerMismatch();
 
       // The URL the provider redirected to, rebuilt from configuration plus the response parameters.
-      const callbackUrl = new URL(oidcRedirectUri(config, tenant.slug));
+      const callbackUrl = new URL(oidcRedirectUri(config, tenant.slug, baseDomain));
       callbackUrl.search = new URL(request.url, 'http://callback.invalid').search;
       let claims: oidc.IDToken | undefined;
       try {

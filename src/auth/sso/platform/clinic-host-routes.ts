@@ -1,9 +1,11 @@
 // Platform providers, the clinic's side (issue 3 point 5). The callback lives on the auth host
 // (platform.ts); the clinic's host starts the sign-in and finishes it:
 //
-//   GET /login/sso/:provider   the provider must be one the clinic allows; records a login attempt
-//                              (random id, provider, time) in the pre-login session and sends the
-//                              browser to the auth host with a signed reference to it.
+//   GET /login/sso/:provider   the provider must be one the clinic allows, and available (one that
+//                              was down is tried again here when its wait is over); records a
+//                              login attempt (random id, provider, time) in the pre-login session
+//                              and sends the browser to the auth host of the same base domain with
+//                              a signed reference to it.
 //   GET /login/sso/complete    consumes the hand-off token (single use), and accepts it only if it
 //                              was made for this clinic and for the attempt in this browser's own
 //                              session; re-checks that the clinic still allows the provider, then
@@ -15,10 +17,10 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../../../config.ts';
 import { originFor } from '../../../infra/urls.ts';
-import { requireClinic, requireTenant } from '../../../tenancy/plugin.ts';
+import { requestBaseDomain, requireClinic, requireTenant } from '../../../tenancy/plugin.ts';
 import type { Handoffs } from './handoffs.ts';
 import { AUTH_HOST_LABEL, PLATFORM_LOGIN_TTL_SECONDS } from './auth-host-routes.ts';
-import { ProviderParams, type PlatformProvider } from './providers.ts';
+import { ProviderParams, type PlatformProviders } from './providers.ts';
 import { getAuthSettings } from '../../settings.ts';
 import { signIn } from '../../session/sign-in.ts';
 import { admitSsoUser } from '../accounts.ts';
@@ -28,7 +30,7 @@ import type { SsoTokens } from '../tokens.ts';
 
 export interface PlatformClinicHostRoutesOptions {
   config: Config;
-  providers: readonly PlatformProvider[];
+  providers: PlatformProviders;
   tokens: SsoTokens;
   handoffs: Handoffs;
 }
@@ -65,8 +67,8 @@ export async function platformClinicHostRoutes(fastify: FastifyInstance, options
         throw ssoErrors.handoffInvalid();
       }
       const { payload } = handoff;
-      const provider = providers.find((p) => p.id === payload.providerId);
-      if (provider === undefined || !provider.available || provider.metadata.issuer !== payload.issuer) throw ssoErrors.handoffInvalid();
+      const provider = providers.find(payload.providerId);
+      if (provider === undefined || provider.issuer !== payload.issuer) throw ssoErrors.handoffInvalid();
       const settings = await getAuthSettings(db);
       if (!settings.platformProviders.includes(provider.id)) throw ssoErrors.notEnabled(provider.config.name);
 
@@ -85,15 +87,19 @@ export async function platformClinicHostRoutes(fastify: FastifyInstance, options
     { schema: { params: ProviderParams }, config: signInRateLimit(config.load.signInPerMinute) },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
-      const provider = providers.find((p) => p.id === request.params.provider);
+      const baseDomain = requestBaseDomain(request);
+      const provider = providers.find(request.params.provider);
       const settings = await getAuthSettings(db);
       if (provider === undefined || !settings.platformProviders.includes(provider.id)) throw ssoErrors.notEnabled(provider?.config.name ?? 'this provider');
-      if (!provider.available) throw ssoErrors.unavailable(provider.config.name);
+      // Down at boot or since: discovery is tried again now if its wait is over, else a 503 page.
+      await providers.configurationFor(provider.id);
 
       const attempt: PlatformAttempt = { kind: 'platform', attemptId: randomBytes(16).toString('base64url'), providerId: provider.id, createdAt: Date.now() };
       request.session.oidc = { ...attempt };
-      const reference = await tokens.sign('attempt', { tid: tenant.id, slug: tenant.slug, aid: attempt.attemptId, pid: provider.id }, PLATFORM_LOGIN_TTL_SECONDS);
-      const start = new URL(`${originFor(config, AUTH_HOST_LABEL)}/sso/${provider.id}/start`);
+      // The auth host of the base domain this browser is on: the hand-off must come back to this
+      // host, where the attempt is kept in a host-only session.
+      const reference = await tokens.sign('attempt', { tid: tenant.id, slug: tenant.slug, bd: baseDomain, aid: attempt.attemptId, pid: provider.id }, PLATFORM_LOGIN_TTL_SECONDS);
+      const start = new URL(`${originFor(config, AUTH_HOST_LABEL, baseDomain)}/sso/${provider.id}/start`);
       start.searchParams.set('tenant', tenant.slug);
       start.searchParams.set('attempt', reference);
       reply.header('cache-control', 'no-store');
