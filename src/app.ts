@@ -15,12 +15,16 @@ import { loggerOptions } from './infra/log.ts';
 import { createMetrics } from './infra/metrics.ts';
 import { tenancyPlugin } from './tenancy/plugin.ts';
 import { siteRoutes } from './tenancy/site-routes.ts';
+import { clinicHome, HomeQuery } from './patients/home.ts';
 import { sessionPlugin } from './auth/session/plugin.ts';
 import { sessionRoutes } from './auth/session/clinic-host-routes.ts';
 import { csrfPlugin } from './auth/csrf.ts';
 import { passwordRoutes } from './auth/password/clinic-host-routes.ts';
 import { ssoPlugin } from './auth/sso/plugin.ts';
 import { patientRoutes } from './patients/routes.ts';
+import { adminPlugin } from './admin/plugin.ts';
+import { invitationRoutes } from './auth/invitations.ts';
+import { signupRoutes } from './signup/plugin.ts';
 
 export interface BuildAppOptions {
   runtime: Runtime;
@@ -92,9 +96,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(csrfPlugin, { secret: runtime.secrets.sessionSecret, secure: config.publicScheme === 'https' });
   await app.register(healthRoutes, { databases: runtime.databases });
   await app.register(assetRoutes);
-  await app.register(siteRoutes);
+  await app.register(siteRoutes, { clinicHome: { querystring: HomeQuery, handler: clinicHome } });
   await app.register(sessionRoutes);
   await app.register(passwordRoutes, { hasher: runtime.passwords, throttle: runtime.loginThrottle, perMinute: config.load.signInPerMinute });
+  // Accepting a staff invitation (the link an admin sends from /admin/staff).
+  await app.register(invitationRoutes, { hasher: runtime.passwords });
   // Single sign-on: the clinic's own OIDC provider, platform providers and the auth host.
   await app.register(ssoPlugin, {
     config,
@@ -105,8 +111,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     platformProviders: runtime.platformProviders,
     clinics: runtime.clinics,
   });
+  // Sign-up on the platform host, ending signed in on the new clinic's host.
+  await app.register(signupRoutes, { config, tenants: runtime.tenants, regions: runtime.regions, clinics: runtime.clinics, passwords: runtime.passwords, handoffs: runtime.handoffs });
   // The patient button.
   await app.register(patientRoutes, { config, sync: runtime.patientSync, audit: runtime.audit, anonymousRequests: metrics.anonymousPatientRequests, anonymousPerMinute: config.load.anonymousPatientPerMinute });
+  // The admin area (/admin on a clinic's host, admins only).
+  await app.register(adminPlugin, {
+    prefix: '/admin',
+    config,
+    mailer: runtime.mailer,
+    cliniko: { client: runtime.cliniko, box: runtime.secrets.box, apiBase: config.cliniko.apiBase },
+  });
   // Background refreshes finish before the runtime's pools close.
   app.addHook('onClose', async () => runtime.patientSync.idle());
   return app;

@@ -1,6 +1,7 @@
 // Configuration is read from the environment once, validated, and frozen into one typed object.
 // Code reads `Config`, never process.env. A bad value stops the process with one line naming the
 // variable (see server.ts and cli/main.ts).
+import { isIP } from 'node:net';
 import { Type } from 'typebox';
 import { shapeOf } from './infra/schemas.ts';
 import { isValidHostname } from './tenancy/host.ts';
@@ -46,6 +47,8 @@ export interface Config {
     retryAfterSeconds: number;
     signInPerMinute: number;
     anonymousPatientPerMinute: number;
+    /** Sign-up submissions (POST /signup on the platform host) per client address and hour. */
+    signUpPerHour: number;
   };
   /** Prometheus /metrics on its own port (0: off), never on clinic hosts. */
   metricsPort: number;
@@ -121,6 +124,15 @@ export interface Config {
      */
     discoveryRetry: { minMs: number; maxMs: number };
   };
+  /** Outgoing e-mail (src/infra/mail.ts): invitations. smtp null: no e-mail is sent, links are only shown. */
+  mail: {
+    smtp: { host: string; port: number; secure: boolean; requireTls: boolean; user: string | null; password: string | null } | null;
+    from: string;
+    /** Deadline for connecting, the greeting and each SMTP exchange. */
+    timeoutMs: number;
+  };
+  /** How long a staff invitation link can be used (src/auth/invitations.ts). */
+  invitationTtlHours: number;
   auth: {
     /** argon2id memory cost of password hashes (KiB); low values only make sense in tests. */
     passwordHashMemoryKib: number;
@@ -309,6 +321,42 @@ function discoveryRetry(env: Env): Config['oidc']['discoveryRetry'] {
   return { minMs, maxMs };
 }
 
+const MAIL_ADDRESS = /^[^\s@()<>,;]+@[^\s@()<>,;]+$/;
+
+function mailSettings(env: Env, production: boolean): Config['mail'] {
+  const host = text(env, 'SMTP_HOST');
+  const timeoutMs = integer(env, 'SMTP_TIMEOUT_MS', 10_000, 100, 120_000);
+  const fromRaw = text(env, 'MAIL_FROM');
+  // "Name <address>" or a bare address; checked here so a typo stops the boot, not the first invitation.
+  const fromAddress = fromRaw === undefined ? undefined : (/<([^<>]+)>\s*$/.exec(fromRaw)?.[1] ?? fromRaw);
+  if (fromAddress !== undefined && !MAIL_ADDRESS.test(fromAddress)) throw new ConfigError('MAIL_FROM', `"${fromRaw}" is not an e-mail address`);
+  if (host === undefined) {
+    for (const name of ['SMTP_PORT', 'SMTP_SECURE', 'SMTP_REQUIRE_TLS', 'SMTP_USER', 'SMTP_PASSWORD']) {
+      if (text(env, name) !== undefined) throw new ConfigError(name, 'is set but SMTP_HOST is not');
+    }
+    return { smtp: null, from: fromRaw ?? 'Sidechart <no-reply@sidechart.invalid>', timeoutMs };
+  }
+  if (!isValidHostname(host.toLowerCase()) && isIP(host) === 0) throw new ConfigError('SMTP_HOST', `"${host}" is not a host name`);
+  if (fromRaw === undefined) throw new ConfigError('MAIL_FROM', 'is required when SMTP_HOST is set');
+  const secure = bool(env, 'SMTP_SECURE', false);
+  const user = text(env, 'SMTP_USER') ?? null;
+  const password = text(env, 'SMTP_PASSWORD') ?? null;
+  if ((user === null) !== (password === null)) throw new ConfigError(user === null ? 'SMTP_USER' : 'SMTP_PASSWORD', 'SMTP_USER and SMTP_PASSWORD go together');
+  return {
+    smtp: {
+      host,
+      port: integer(env, 'SMTP_PORT', secure ? 465 : 587, 1, 65535),
+      secure,
+      // Without implicit TLS, production insists on STARTTLS: invitation links are bearer secrets.
+      requireTls: bool(env, 'SMTP_REQUIRE_TLS', production),
+      user,
+      password,
+    },
+    from: fromRaw,
+    timeoutMs,
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const mode = oneOf(env, 'SIDECHART_ENV', ['development', 'production'] as const, 'development');
   const production = mode === 'production';
@@ -371,6 +419,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('PASSWORD_HASH_MEMORY_KIB', `must be at least 19456 in production (got ${passwordHashMemoryKib})`);
   }
 
+  const mail = mailSettings(env, production);
+
   return Object.freeze({
     env: mode,
     port,
@@ -385,6 +435,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryAfterSeconds: integer(env, 'OVERLOAD_RETRY_AFTER_SECONDS', 10, 1, 3_600),
       signInPerMinute: integer(env, 'RATE_LIMIT_SIGN_IN_PER_MINUTE', 30, 1, 1_000_000),
       anonymousPatientPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PATIENT_PER_MINUTE', 120, 1, 1_000_000),
+      signUpPerHour: integer(env, 'RATE_LIMIT_SIGN_UP_PER_HOUR', 20, 1, 1_000_000),
     },
     metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
     metricsHost: text(env, 'METRICS_HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
@@ -433,6 +484,8 @@ export function loadConfig(env: Env = process.env): Config {
       allowHttpIssuers,
       discoveryRetry: discoveryRetry(env),
     },
+    mail,
+    invitationTtlHours: integer(env, 'INVITATION_TTL_HOURS', 168, 1, 720),
     auth: {
       passwordHashMemoryKib,
       loginMaxFailuresPerAccountAndAddress: integer(env, 'LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS', 5, 1, 1000),

@@ -12,6 +12,7 @@ import { openDatabases, type Databases } from './infra/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './infra/embedded-postgres.ts';
 import { createSecretBox, parseKeyring, type SecretBox } from './infra/crypto.ts';
 import { resolveSecrets } from './infra/secrets.ts';
+import { createMailer, type Mailer } from './infra/mail.ts';
 import { createClinics, type Clinics } from './tenancy/clinic.ts';
 import { createTenantDirectory, listenForTenantChanges, type TenantDirectory } from './tenancy/directory.ts';
 import { migrateControl } from './tenancy/migrations.ts';
@@ -60,6 +61,8 @@ export interface Runtime {
   platformProviders: PlatformProviders;
   patientSync: PatientSync;
   audit: AuditWriter;
+  /** Outgoing e-mail (invitations); `configured` is false without SMTP_HOST. */
+  mailer: Mailer;
   close(): Promise<void>;
 }
 
@@ -142,8 +145,11 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(options.now ? { now: options.now } : {}),
   });
 
+  const mailer = createMailer(config.mail);
+
   const close = async (): Promise<void> => {
     platformProviders.stop();
+    mailer.close();
     await sessionSweeper.stop();
     await patientSync.idle();
     await cliniko.close();
@@ -193,6 +199,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     platformProviders,
     patientSync,
     audit: createAuditWriter(),
+    mailer,
     close,
   };
 }

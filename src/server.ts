@@ -11,7 +11,7 @@ import pino from 'pino';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { loggerOptions } from './infra/log.ts';
-import { tenantUrl } from './infra/urls.ts';
+import { originFor, tenantUrl } from './infra/urls.ts';
 import { trackConnections } from './infra/drain.ts';
 import { regionStatusRoutes } from './infra/health.ts';
 import { createRuntime } from './runtime.ts';
@@ -83,7 +83,7 @@ try {
 
   await app.listen({ port: config.port, host: config.listenHost });
   if (config.metricsPort !== 0) await metricsServer.listen({ port: config.metricsPort, host: config.metricsHost });
-  const lines = [`Sidechart is running (${config.env}).`];
+  const lines = [`Sidechart is running (${config.env}).`, `  Sign up:      ${originFor(config, null)}/signup  (a clinic of your own, as a new user would)`];
   const demo = development?.demo ?? null;
   const simulator = development?.simulator ?? null;
   if (demo) {

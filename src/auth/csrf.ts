@@ -22,6 +22,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The secret cookie is Secure: never issued on a request that did not arrive over HTTPS. */
     csrfCookieSecure: boolean;
+    /** csrfToken() below, for the layout's sign-out form (infra/html.ts imports no domain). */
+    csrfToken(request: FastifyRequest, reply: FastifyReply): string;
   }
   interface FastifyContextConfig {
     /** false: no CSRF or Sec-Fetch-Site check on this route (it must protect itself). */
@@ -49,11 +51,17 @@ export function csrfTokenOf(request: FastifyRequest): string | undefined {
   return typeof header === 'string' ? header : undefined;
 }
 
-/** Who a token is for: the signed-in session, or an anonymous visitor of this clinic. */
+/**
+ * Who a token is for: the signed-in session, an anonymous visitor of this clinic, or a visitor of
+ * the platform host of one base domain (sign-up: nobody is ever signed in there).
+ */
 function tokenOwner(request: FastifyRequest): string {
   if (request.user && request.session) return `session:${request.session.sessionId}`;
+  if (!request.tenant && request.site?.kind === 'platform') return `anonymous:platform:${request.site.baseDomain}`;
   return `anonymous:${request.tenant?.id ?? ''}`;
 }
+
+const tokens = new WeakMap<FastifyRequest, string>();
 
 /**
  * A CSRF token for a form on this page (sets the secret cookie the first time). Over plain HTTP
@@ -62,12 +70,20 @@ function tokenOwner(request: FastifyRequest): string {
  */
 export function csrfToken(request: FastifyRequest, reply: FastifyReply): string {
   if (request.server.csrfCookieSecure && request.protocol !== 'https') return '';
-  return reply.generateCsrf({ userInfo: tokenOwner(request) });
+  // One token a request: a second call before the browser has the cookie would make a second
+  // secret, and the first form's token would not match the cookie the browser keeps.
+  let token = tokens.get(request);
+  if (token === undefined) {
+    token = reply.generateCsrf({ userInfo: tokenOwner(request) });
+    tokens.set(request, token);
+  }
+  return token;
 }
 
 async function csrf(app: FastifyInstance, options: CsrfOptions): Promise<void> {
   const cookieName = csrfCookieName(options.secure);
   app.decorate('csrfCookieSecure', options.secure);
+  app.decorate('csrfToken', csrfToken);
   await app.register(csrfProtection, {
     sessionPlugin: '@fastify/cookie',
     cookieKey: cookieName,
@@ -84,7 +100,8 @@ async function csrf(app: FastifyInstance, options: CsrfOptions): Promise<void> {
     if (site === 'cross-site' || site === 'same-site') {
       return done(authErrors.crossSiteRequest());
     }
-    if (!request.tenant) {
+    // Clinic hosts and the platform host's own forms (sign-up); reserved hosts have no forms.
+    if (!request.tenant && request.site?.kind !== 'platform') {
       return done(authErrors.csrfUnavailable());
     }
     // The common honest failures get a message a person can act on; a wrong token is refused by the plugin.

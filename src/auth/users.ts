@@ -1,7 +1,7 @@
 // A clinic's users. Every function takes the tenant-scoped handle (or a transaction on it): the
 // caller owns the tenant and the transaction.
 import { sql, type Selectable } from 'kysely';
-import { isUniqueViolation } from '../infra/errors.ts';
+import { defineError, isUniqueViolation } from '../infra/errors.ts';
 import { authErrors } from './errors.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
 import type { Role, UsersTable } from './tables.ts';
@@ -100,4 +100,72 @@ export async function findUserForSession(db: TenantDb, id: string) {
 export async function destroyUserSessions(db: TenantDb, userId: string): Promise<number> {
   const result = await db.deleteFrom('sessions').where(sql<string>`data->>'userId'`, '=', userId).executeTakeFirst();
   return Number(result.numDeletedRows);
+}
+
+/** Refusals of the staff changes below. */
+export const staffErrors = {
+  lastAdmin: defineError('last_admin', 409, (email: string, what: string) =>
+    `${email} is the clinic's last enabled administrator and cannot be ${what}. Make someone else an administrator first.`),
+  userGone: defineError('user_gone', 404, 'That user no longer exists (someone may have removed them a moment ago).'),
+};
+
+export type StaffChange = { kind: 'role'; role: Role } | { kind: 'disable' } | { kind: 'enable' } | { kind: 'remove' };
+
+export interface StaffChangeResult {
+  /** The user as it was before the change. */
+  before: UserRow;
+  /** False when the user already was as asked (nothing written). */
+  changed: boolean;
+}
+
+const REFUSED_AS: Record<StaffChange['kind'], string> = { role: 'demoted', disable: 'disabled', enable: 'enabled', remove: 'removed' };
+
+/**
+ * Changes a user's role, disables, enables or removes them. Run it in a transaction the caller
+ * owns (so its audit event commits with it). The clinic must keep one enabled admin: the enabled
+ * admins are locked (in id order, so concurrent changes queue rather than deadlock) before the
+ * target is read, so two admins demoting each other at once cannot both succeed: the second sees
+ * the first's commit and is refused. A user who loses their role, is disabled or removed is signed
+ * out everywhere (a privilege change ends the session; the triggers of migration 0005 tell every
+ * instance's session cache).
+ */
+export async function changeStaff(trx: TenantDb, userId: string, change: StaffChange): Promise<StaffChangeResult> {
+  if (!/^[0-9]{1,19}$/.test(userId)) throw staffErrors.userGone();
+  const admins = await trx.selectFrom('users').select('id').where('role', '=', 'admin').where('disabled', '=', false).orderBy('id').forUpdate().execute();
+  const before = await trx.selectFrom('users').selectAll().where('id', '=', userId).forUpdate().executeTakeFirst();
+  if (!before) throw staffErrors.userGone();
+  const isEnabledAdmin = admins.some((a) => a.id === before.id);
+  const losesAdmin = isEnabledAdmin && (change.kind === 'disable' || change.kind === 'remove' || (change.kind === 'role' && change.role !== 'admin'));
+  if (losesAdmin && admins.length <= 1) throw staffErrors.lastAdmin(before.email, REFUSED_AS[change.kind]);
+
+  switch (change.kind) {
+    case 'role':
+      if (before.role === change.role) return { before, changed: false };
+      await trx.updateTable('users').set({ role: change.role, updated_at: new Date() }).where('id', '=', userId).execute();
+      break;
+    case 'disable':
+    case 'enable': {
+      const disabled = change.kind === 'disable';
+      if (before.disabled === disabled) return { before, changed: false };
+      await trx.updateTable('users').set({ disabled, updated_at: new Date() }).where('id', '=', userId).execute();
+      if (!disabled) return { before, changed: true };
+      break;
+    }
+    case 'remove':
+      await trx.deleteFrom('users').where('id', '=', userId).execute();
+      break;
+  }
+  await destroyUserSessions(trx, userId);
+  return { before, changed: true };
+}
+
+/** How each user signs in: a password, and the SSO issuers they are linked to. */
+export async function listStaff(db: TenantDb) {
+  const users = await listUsers(db);
+  const identities = await db.selectFrom('user_identities').select(['user_id', 'issuer']).orderBy('issuer').execute();
+  return users.map((user) => ({
+    user,
+    hasPassword: user.password_hash !== null,
+    issuers: identities.filter((i) => i.user_id === user.id).map((i) => i.issuer),
+  }));
 }

@@ -11,6 +11,7 @@ import type { AppError } from '../infra/errors.ts';
 import { connectionErrors } from './errors.ts';
 import type { SecretBox } from '../infra/crypto.ts';
 import type { ClinicScope } from '../tenancy/clinic.ts';
+import type { TenantDb } from '../tenancy/tenant-database.ts';
 import { apiBaseForShard, shardFromApiKey } from './shard.ts';
 import type { ClinikoClient } from './client/client.ts';
 import { isClinikoError, type ClinikoError } from './client/errors.ts';
@@ -53,6 +54,8 @@ export interface ConnectInput {
   /** The API base template, only to name the host in error messages. */
   apiBase: string;
   deadlineMs?: number;
+  /** Runs in the transaction that stores the key (the admin page's audit event: both or neither). */
+  alsoInTransaction?: (trx: TenantDb, summary: { shard: string; accountId: string; accountName: string | null }) => Promise<void>;
 }
 
 /**
@@ -95,6 +98,7 @@ export async function connectCliniko(clinic: ClinicScope, input: ConnectInput): 
     // Records whose last refresh failed (perhaps because of the old key) are retried at once
     // rather than after PATIENT_SYNC_RETRY_SECONDS; the failure stays shown until a refresh works.
     await trx.updateTable('patients').set({ sync_attempted_at: null }).where('sync_error', 'is not', null).execute();
+    await input.alsoInTransaction?.(trx, { shard: row.shard, accountId: row.account_id, accountName: row.account_name });
   });
   const summary = await clinikoStatus(clinic, input.box);
   if (summary === null) throw new Error('the Cliniko connection vanished right after it was stored');
@@ -158,10 +162,17 @@ export async function clinikoStatus(clinic: ClinicScope, box: SecretBox): Promis
   };
 }
 
-/** Removes the connection. Returns whether there was one. */
-export async function disconnectCliniko(clinic: ClinicScope): Promise<boolean> {
-  const result = await clinic.db.deleteFrom('cliniko_connection').executeTakeFirst();
-  return result.numDeletedRows > 0n;
+/**
+ * Removes the connection. Returns whether there was one. `alsoInTransaction` runs in the same
+ * transaction when there was one (the admin page's audit event).
+ */
+export async function disconnectCliniko(clinic: ClinicScope, alsoInTransaction?: (trx: TenantDb) => Promise<void>): Promise<boolean> {
+  return clinic.db.transaction().execute(async (trx) => {
+    const result = await trx.deleteFrom('cliniko_connection').executeTakeFirst();
+    const removed = result.numDeletedRows > 0n;
+    if (removed) await alsoInTransaction?.(trx);
+    return removed;
+  });
 }
 
 /**

@@ -8,7 +8,7 @@
 // at once; events that arrive while a commit is in progress are written together by the next one.
 // Every caller still waits for the commit that holds its own event, so nothing is sent unaudited.
 import type { FastifyRequest } from 'fastify';
-import type { Insertable, Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { ClinicScope } from '../tenancy/clinic.ts';
 import type { TenantDb } from '../tenancy/tenant-database.ts';
 import type { AuditAction, AuditEventsTable } from './tables.ts';
@@ -135,20 +135,73 @@ export function createAuditWriter() {
   };
 }
 
-export interface AuditQuery {
+/** Which events: each field narrows the trail; none given means every event. */
+export interface AuditFilter {
+  userId?: string;
   patientId?: string;
+  action?: AuditAction;
+  /** At or after this instant. */
   since?: Date;
+  /** Strictly before this instant. */
+  until?: Date;
+}
+
+/**
+ * A position in the trail (newest first) for keyset paging: the exact time of the last event seen,
+ * as UTC text with microseconds (a JavaScript Date keeps milliseconds only, so a Date cursor would
+ * skip or repeat events within a millisecond), and its id, which breaks ties.
+ */
+export interface AuditCursor {
+  occurredAt: string;
+  id: string;
+}
+
+export interface AuditQuery extends AuditFilter {
+  /** Only events after this position, i.e. older than the last one already seen. */
+  after?: AuditCursor;
   /** Newest first; at most this many. */
   limit: number;
 }
 
-export async function listAudit(db: TenantDb, query: AuditQuery): Promise<ListedAuditEvent[]> {
+/**
+ * The one query over the trail, for the CLI, the admin page and the CSV export alike: the events
+ * a filter selects, newest first, with the user's e-mail and each event's exact position.
+ */
+function auditEvents(db: TenantDb, query: AuditFilter & { after?: AuditCursor }) {
   let select = db
     .selectFrom('audit_events as a')
     .leftJoin('users as u', 'u.id', 'a.user_id')
     .selectAll('a')
-    .select('u.email as user_email');
+    .select(['u.email as user_email', sql<string>`to_char(a.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('position_at')]);
+  if (query.userId !== undefined) select = select.where('a.user_id', '=', query.userId);
   if (query.patientId !== undefined) select = select.where('a.patient_id', '=', query.patientId);
+  if (query.action !== undefined) select = select.where('a.action', '=', query.action);
   if (query.since !== undefined) select = select.where('a.occurred_at', '>=', query.since);
-  return select.orderBy('a.occurred_at', 'desc').orderBy('a.id', 'desc').limit(query.limit).execute();
+  if (query.until !== undefined) select = select.where('a.occurred_at', '<', query.until);
+  if (query.after !== undefined) {
+    select = select.where(sql<boolean>`(a.occurred_at, a.id) < (${query.after.occurredAt}::timestamptz, ${query.after.id}::bigint)`);
+  }
+  return select.orderBy('a.occurred_at', 'desc').orderBy('a.id', 'desc');
+}
+
+/** An event with its exact position (`position_at`, UTC with microseconds). */
+export type PositionedAuditEvent = ListedAuditEvent & { position_at: string };
+
+export interface AuditPage {
+  events: PositionedAuditEvent[];
+  /** Where the next (older) page starts; null on the last page. */
+  next: AuditCursor | null;
+}
+
+/** One page of the trail; read one more row than asked to know whether another page follows. */
+export async function auditPage(db: TenantDb, query: AuditQuery): Promise<AuditPage> {
+  const rows = await auditEvents(db, query).limit(query.limit + 1).execute();
+  const events = rows.slice(0, query.limit);
+  const last = events.at(-1);
+  return { events, next: rows.length > query.limit && last ? { occurredAt: last.position_at, id: last.id } : null };
+}
+
+export async function listAudit(db: TenantDb, query: AuditQuery): Promise<ListedAuditEvent[]> {
+  const rows = await auditEvents(db, query).limit(query.limit).execute();
+  return rows.map(({ position_at: _position, ...event }) => event);
 }

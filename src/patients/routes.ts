@@ -20,7 +20,7 @@ import { sessionCookieSettings } from '../auth/session/plugin.ts';
 import { cookieBelongsTo } from '../auth/session/id.ts';
 import { requireUser } from '../auth/guards.ts';
 import { csrfToken } from '../auth/csrf.ts';
-import { render, sendPage } from '../infra/html.ts';
+import { renderPage, sendPage } from '../infra/html.ts';
 import { requireClinic, requireTenant } from '../tenancy/plugin.ts';
 import { patientErrors } from './errors.ts';
 import { recordAudit, requestOrigin, type AuditEntry, type AuditWriter } from './audit.ts';
@@ -200,7 +200,7 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
     case 'not_found':
       return {
         statusCode: 404,
-        html: render('patients/views/not-found', { ...base, title: 'Patient not found' }),
+        html: renderPage(reply, 'patients/views/not-found', { ...base, title: 'Patient not found' }),
         outcome: 'not_found',
         detail: null,
         auditPatientId: patientId,
@@ -208,7 +208,7 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
     case 'not_connected':
       return {
         statusCode: 503,
-        html: render('patients/views/not-connected', { ...base, title: 'Cliniko is not connected', slug: tenant.slug }),
+        html: renderPage(reply, 'patients/views/not-connected', { ...base, title: 'Cliniko is not connected', slug: tenant.slug }),
         outcome: 'not_connected',
         detail: null,
         auditPatientId: patientId,
@@ -216,7 +216,7 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
     case 'unavailable':
       return {
         statusCode: 503,
-        html: render('patients/views/unavailable', {
+        html: renderPage(reply, 'patients/views/unavailable', {
           ...base,
           title: 'Cliniko unavailable',
           reason: syncFailureText(lookup.failure),
@@ -237,7 +237,7 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
         lookup.sync.state !== 'refresh_failed' && lookup.patient.sync_error !== null && lookup.sync.state !== 'fetched'
           ? syncFailureText(lookup.patient.sync_error)
           : null;
-      const html = render('patients/views/patient', {
+      const html = renderPage(reply, 'patients/views/patient', {
         // Not the name: titles end up in browser history and window lists on shared computers.
         title: 'Patient',
         clinicName: tenant.displayName,

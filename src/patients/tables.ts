@@ -50,7 +50,25 @@ export interface PatientNotesTable {
   created_at: ColumnType<Date, Date | undefined, never>;
 }
 
-export type AuditAction = 'view' | 'denied' | 'note_added';
+export type AuditAction =
+  | 'view'
+  | 'denied'
+  | 'note_added'
+  // The admin area (src/admin/): reading the trail is itself recorded (migrations/tenant/0008).
+  | 'audit_viewed'
+  | 'audit_exported'
+  // Admin changes to staff (migrations/tenant/0006, src/admin/staff-routes.ts, src/auth/invitations.ts).
+  | 'staff_invited'
+  | 'invitation_revoked'
+  | 'invitation_accepted'
+  | 'staff_role_changed'
+  | 'staff_disabled'
+  | 'staff_enabled'
+  | 'staff_removed'
+  // The clinic's Cliniko connection from the admin page, and the clinic's creation by sign-up (0009).
+  | 'cliniko_connected'
+  | 'cliniko_disconnected'
+  | 'clinic_created';
 
 /** Append-only (a trigger refuses UPDATE, DELETE and TRUNCATE). */
 export interface AuditEventsTable {

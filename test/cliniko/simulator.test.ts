@@ -247,3 +247,29 @@ t.test('the imitation patient screen: escaped, with the custom button', async (t
   t.match(first.body, `patient_id=${DEMO_PATIENT_IDS.example}`);
   t.equal((await get('/', { host: 'api.au1.cliniko.localhost:4001' })).statusCode, 404, 'not on API hosts');
 });
+
+t.test("the imitation settings: the account's API keys, and the custom button's address set from a form", async (t) => {
+  const { sim, demo, get } = await setup(t);
+  const host = 'cliniko.localhost:4001';
+  const page = await get('/settings', { host });
+  t.equal(page.statusCode, 200);
+  t.match(page.body, new RegExp(`<code>${demo.apiKey}</code>`), 'My info > Manage API keys shows the key');
+  t.match(page.headers['content-security-policy'], /default-src 'none'/, 'no script, as the patient screen');
+  const post = (url: string) =>
+    sim.inject({ method: 'POST', url: '/settings/integrations', headers: { host, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ url }).toString() });
+
+  for (const bad of ['', 'not a url', 'javascript:alert(1)', 'ftp://x.example/patients']) {
+    const refused = await post(bad);
+    t.equal(refused.statusCode, 400, `refused: ${JSON.stringify(bad)}`);
+    t.match(refused.body, /Enter a web address starting with https:\/\//);
+  }
+  t.equal(sim.settings.buttonUrl, 'http://demo.localhost:3000/patients', 'refusals change nothing');
+
+  const saved = await post('https://acme.sidechart.example/patients');
+  t.equal(saved.statusCode, 303);
+  t.equal(saved.headers.location, '/settings?saved=1');
+  t.equal(sim.settings.buttonUrl, 'https://acme.sidechart.example/patients');
+  const screen = await get(`/?patient=${DEMO_PATIENT_IDS.example}`, { host });
+  t.match(screen.body, new RegExp(`href="https://acme.sidechart.example/patients\\?patient_id=${DEMO_PATIENT_IDS.example}"`), 'the button on the patient screen follows');
+  t.equal((await get('/settings', { host: 'api.au1.cliniko.localhost:4001' })).statusCode, 404, 'not on API hosts');
+});

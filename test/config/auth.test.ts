@@ -1,14 +1,9 @@
 // The sign-in settings in configuration: defaults, and one line naming the variable when wrong.
 import t from 'tap';
+import { PRODUCTION_ENV } from '../helpers/app.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
-const production = {
-  SIDECHART_ENV: 'production',
-  DATABASE_URL: 'postgres://app@db:5432/sidechart',
-  SESSION_SECRET: 'x'.repeat(40),
-  SIDECHART_ENCRYPTION_KEYS: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
-  CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app',
-};
+const production = PRODUCTION_ENV;
 
 t.test('defaults', async (t) => {
   t.same(loadConfig({}).auth, { passwordHashMemoryKib: 65_536, loginMaxFailuresPerAccountAndAddress: 5, loginMaxFailuresPerAccount: 20, loginMaxFailuresPerIp: 100 });

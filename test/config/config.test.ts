@@ -1,4 +1,5 @@
 import t from 'tap';
+import { PRODUCTION_ENV } from '../helpers/app.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
 t.test('development defaults', async (t) => {
@@ -17,14 +18,7 @@ t.test('development defaults', async (t) => {
 });
 
 t.test('production requires its secrets and forbids development features', async (t) => {
-  const good = {
-    SIDECHART_ENV: 'production',
-    DATABASE_URL: 'postgres://app@db:5432/sidechart',
-    SESSION_SECRET: 'x'.repeat(40),
-    SIDECHART_ENCRYPTION_KEYS: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
-    CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app',
-    BASE_DOMAIN: 'sidechart.app',
-  };
+  const good = { ...PRODUCTION_ENV, BASE_DOMAIN: 'sidechart.app' };
   const config = loadConfig(good);
   t.equal(config.publicScheme, 'https');
   t.equal(config.publicPort, null);

@@ -26,6 +26,15 @@ export interface TestApp {
 
 const silentLog = { info: () => {}, warn: () => {}, error: () => {} };
 
+/** The least configuration production accepts (config tests; nothing connects to it). */
+export const PRODUCTION_ENV: Record<string, string> = {
+  SIDECHART_ENV: 'production',
+  DATABASE_URL: 'postgres://app@db:5432/sidechart',
+  SESSION_SECRET: 'x'.repeat(40),
+  SIDECHART_ENCRYPTION_KEYS: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
+  CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app',
+};
+
 export async function testEnv(t: Teardown, env: Record<string, string> = {}): Promise<Record<string, string>> {
   const databaseUrl = env.DATABASE_URL ?? (await createTestDatabase(t));
   return {
@@ -67,7 +76,8 @@ export async function buildTestApp(
   await options.extend?.(app, runtime);
   t.teardown(() => app.close());
   let address: string | null = null;
-  if (options.listen) address = await app.listen({ port: 0, host: '127.0.0.1' });
+  // A test that needs links to name the real port (PUBLIC_PORT) picks one and passes it as PORT.
+  if (options.listen) address = await app.listen({ port: env.PORT ? Number(env.PORT) : 0, host: '127.0.0.1' });
   else await app.ready();
   return { app, runtime, config, env, address };
 }

@@ -9,7 +9,8 @@
 //
 // The caller listens: `await sim.listen({ port: 0, host: '127.0.0.1' })`. Data lives in memory.
 import Fastify from 'fastify';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { render } from '../../infra/html.ts';
 import { isValidShard, shardFromApiKey } from '../shard.ts';
 import type { ClinikoPatient, ClinikoUser } from '../types.ts';
 import { createFaultInjector, type SimulatorFault, type StreamedBodies } from './faults.ts';
@@ -214,6 +215,48 @@ export function createClinikoSimulator(options: SimulatorOptions = {}) {
       .header('cache-control', 'no-store')
       .type('text/html; charset=utf-8')
       .send(renderPatientScreen({ accounts: accounts.values(), selectedId: request.query.patient, buttonUrl: settings.buttonUrl }));
+  });
+
+  // Cliniko's settings, as far as Sidechart is concerned: Our clinic > Integrations (the custom
+  // patient button's address, pasted from Sidechart's admin page) and My info > Manage API keys
+  // (the key to paste into Sidechart). No sign-in: the simulator is a development and test tool.
+  const sendSettings = (reply: FastifyReply, view: { saved?: boolean; error?: string; typed?: string }, statusCode = 200) =>
+    reply
+      .code(statusCode)
+      .header('content-security-policy', PATIENT_SCREEN_CSP)
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(
+        render('cliniko/simulator/views/settings', {
+          buttonUrl: view.typed ?? settings.buttonUrl,
+          saved: view.saved === true,
+          error: view.error ?? null,
+          keys: [...credentials.values()].map((c) => ({ key: c.apiKey, account: c.account.name, user: [c.user.first_name, c.user.last_name].filter(Boolean).join(' ') })),
+        }),
+      );
+  app.get<{ Querystring: { saved?: string } }>('/settings', async (request, reply) => {
+    if (request.hostname.toLowerCase().startsWith('api.')) return reply.code(404).send({ message: 'Not found' });
+    return sendSettings(reply, { saved: request.query.saved === '1' });
+  });
+  app.register(async (form) => {
+    form.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 8192 }, (_request, body, done) =>
+      done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    form.post<{ Body: { url?: string } }>('/settings/integrations', async (request, reply) => {
+      if (request.hostname.toLowerCase().startsWith('api.')) return reply.code(404).send({ message: 'Not found' });
+      const typed = typeof request.body?.url === 'string' ? request.body.url.trim() : '';
+      let url: URL | null = null;
+      try {
+        url = new URL(typed);
+      } catch {
+        url = null;
+      }
+      if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+        return sendSettings(reply, { error: 'Enter a web address starting with https:// (or http:// in development).', typed }, 400);
+      }
+      settings.buttonUrl = url.href;
+      return reply.redirect('/settings?saved=1', 303);
+    });
   });
 
   // --- request helpers (closures over the state above) ---

@@ -1,0 +1,159 @@
+// Signing a clinic up, all or nothing: the password is hashed first (nothing exists yet), then the
+// clinic is created (tenants.create: the unique slug decides a race, the schema is built in one
+// transaction), then its first admin, then the single-use hand-off that signs the admin in on the
+// clinic's host. If any step after the clinic exists fails, the clinic is deleted and purged at
+// once (schema dropped, control row removed), so no half-made clinic stays and the address is free
+// again. The steps are named so tests can make each one fail (`failAt`).
+import { randomBytes } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { PasswordHasher } from '../auth/password/hasher.ts';
+import type { Handoffs } from '../auth/sso/platform/handoffs.ts';
+import { createUser } from '../auth/users.ts';
+import { recordAudit, type RequestOrigin } from '../patients/audit.ts';
+import { authErrors } from '../auth/errors.ts';
+import type { Clinics } from '../tenancy/clinic.ts';
+import type { RegionService } from '../tenancy/regions.ts';
+import type { TenantService, TenantSummary } from '../tenancy/tenants.ts';
+import { tenancyErrors } from '../tenancy/errors.ts';
+import { suggestSlug, validateSignup, type FieldErrors, type SignupInput } from './form.ts';
+import { describeRegion, type RegionChoice } from './regions.ts';
+
+/** Marks a hand-off made by sign-up (handoffs.ts payload): no platform provider has this id. */
+export const SIGNUP_PROVIDER_ID = 'sidechart-signup';
+export const SIGNUP_ISSUER = 'urn:sidechart:signup';
+
+export type SignupStep = 'hash' | 'tenant' | 'admin' | 'handoff';
+export const SIGNUP_STEPS: readonly SignupStep[] = ['hash', 'tenant', 'admin', 'handoff'];
+
+export interface SignupServiceDeps {
+  tenants: TenantService;
+  regions: RegionService;
+  clinics: Clinics;
+  passwords: PasswordHasher;
+  handoffs: Handoffs;
+  /** Tests: called before each step; a throw there is that step failing. */
+  failAt?: (step: SignupStep) => void | Promise<void>;
+}
+
+export type SignupResult =
+  | { ok: true; tenant: TenantSummary; userId: string; handoffToken: string }
+  | { ok: false; errors: FieldErrors; suggestion: string };
+
+export function createSignupService(deps: SignupServiceDeps) {
+  const { tenants, regions, clinics, passwords, handoffs } = deps;
+  const step = async (name: SignupStep) => deps.failAt?.(name);
+
+  async function isTaken(slug: string): Promise<boolean> {
+    try {
+      await tenants.find(slug);
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === tenancyErrors.tenantNotFound.code) return false;
+      throw error;
+    }
+  }
+
+  /** A free address near `slug` (slug-2, slug-3, …), or '' when none of the first few is free. */
+  async function freeNear(slug: string): Promise<string> {
+    if (slug === '') return '';
+    for (let n = 2; n <= 5; n++) {
+      const candidate = `${slug.slice(0, 63 - String(n).length - 1).replace(/-+$/, '')}-${n}`;
+      if (!(await isTaken(candidate))) return candidate;
+    }
+    return '';
+  }
+
+  const takenMessage = (slug: string, near: string) =>
+    `${slug} is already taken.${near === '' ? ' Choose another address.' : ` ${near} is free: it is filled in below, or choose another.`}`;
+
+  /** Regions that accept new clinics and that this instance can reach, with where data lives. */
+  async function openRegions(): Promise<RegionChoice[]> {
+    const all = await regions.list();
+    return all.filter((r) => r.acceptingTenants && r.configured).map((r) => describeRegion(r.id));
+  }
+
+  async function removeClinic(slug: string, log: FastifyBaseLogger | undefined): Promise<void> {
+    try {
+      await tenants.delete(slug, 0);
+      await tenants.purge(slug, { force: true });
+    } catch (error) {
+      // Left for an operator (deleted or provisioning: never served); logged loudly.
+      log?.error({ err: error, slug, event: 'signup_cleanup_failed' }, 'sign-up failed and its clinic could not be removed');
+    }
+  }
+
+  return {
+    openRegions,
+    suggestSlug,
+
+    async signUp(input: SignupInput, options: { log?: FastifyBaseLogger; origin?: RequestOrigin } = {}): Promise<SignupResult> {
+      const open = (await openRegions()).map((r) => r.id);
+      const checked = validateSignup(input, open);
+      const suggestion = suggestSlug(input.clinicName);
+      if (!checked.ok) return { ok: false, errors: checked.errors, suggestion };
+      const form = checked.value;
+      if (await isTaken(form.slug)) {
+        const near = await freeNear(form.slug);
+        return { ok: false, errors: { slug: takenMessage(form.slug, near) }, suggestion: near || suggestion };
+      }
+
+      await step('hash');
+      const passwordHash = await passwords.hash(form.password);
+
+      await step('tenant');
+      let tenant: TenantSummary;
+      try {
+        tenant = await tenants.create({ slug: form.slug, displayName: form.clinicName, regionId: form.regionId });
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        // Lost a race for the address: the other sign-up created it between our check and now.
+        if (code === tenancyErrors.tenantExists.code) {
+          const near = await freeNear(form.slug);
+          return { ok: false, errors: { slug: takenMessage(form.slug, near) }, suggestion: near || suggestion };
+        }
+        if (code === tenancyErrors.regionClosed.code || code === tenancyErrors.unknownRegion.code) {
+          return { ok: false, errors: { region: 'That region has just stopped accepting new clinics. Choose another.' }, suggestion };
+        }
+        throw error;
+      }
+
+      try {
+        await step('admin');
+        const { db } = await clinics.open(tenant.slug, { for: 'operator' });
+        // The admin and the clinic's first audit event (who created it, from where): both or neither.
+        const user = await db.transaction().execute(async (trx) => {
+          const admin = await createUser(trx, { email: form.email, name: form.adminName, role: 'admin', passwordHash });
+          await recordAudit(trx, {
+            action: 'clinic_created',
+            outcome: 'ok',
+            userId: admin.id,
+            patientId: null,
+            detail: `signed up as "${form.clinicName}" in region ${tenant.regionId}`,
+            origin: options.origin ?? { clientIp: null, userAgent: null, secFetchSite: null, referrer: null, requestId: null },
+          });
+          return admin;
+        });
+        await step('handoff');
+        const handoffToken = await handoffs.create(tenant.id, {
+          attemptId: randomBytes(16).toString('base64url'),
+          providerId: SIGNUP_PROVIDER_ID,
+          issuer: SIGNUP_ISSUER,
+          subject: user.id,
+          email: user.email,
+          emailVerified: false,
+          name: user.name || null,
+        });
+        options.log?.info({ event: 'signup', slug: tenant.slug, region: tenant.regionId, userId: user.id }, 'clinic signed up');
+        return { ok: true, tenant, userId: user.id, handoffToken };
+      } catch (error) {
+        await removeClinic(tenant.slug, options.log);
+        if ((error as { code?: unknown }).code === authErrors.invalidEmail.code) {
+          return { ok: false, errors: { email: 'Enter an e-mail address like name@example.com.' }, suggestion };
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+export type SignupService = ReturnType<typeof createSignupService>;
