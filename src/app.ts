@@ -121,6 +121,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     config,
     mailer: runtime.mailer,
     cliniko: { client: runtime.cliniko, box: runtime.secrets.box, apiBase: config.cliniko.apiBase },
+    signIn: { box: runtime.secrets.box, oidcClients: runtime.oidcClients },
   });
   // Background refreshes finish before the runtime's pools close.
   app.addHook('onClose', async () => runtime.patientSync.idle());

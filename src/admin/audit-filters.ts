@@ -24,6 +24,7 @@ export const ACTION_LABELS: Record<AuditAction, string> = {
   cliniko_connected: 'Cliniko connected',
   cliniko_disconnected: 'Cliniko disconnected',
   clinic_created: 'Clinic created',
+  sign_in_settings_changed: 'Sign-in settings changed',
 };
 
 export const AUDIT_ACTIONS = Object.keys(ACTION_LABELS) as AuditAction[];

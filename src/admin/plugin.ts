@@ -12,6 +12,7 @@ import { sendAdminPage } from './sections.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { buttonRoutes } from './button-routes.ts';
 import { clinikoAdminRoutes, type ClinikoAdminOptions } from './cliniko-routes.ts';
+import { signInAdminRoutes, type SignInAdminOptions } from './sign-in-routes.ts';
 import { staffRoutes } from './staff-routes.ts';
 import type { Mailer } from '../infra/mail.ts';
 
@@ -21,6 +22,8 @@ export interface AdminPluginOptions {
   mailer: Mailer;
   /** Verifies and seals the clinic's API key. */
   cliniko: ClinikoAdminOptions;
+  /** Seals the clinic's OIDC client secret and checks its provider live. */
+  signIn: Omit<SignInAdminOptions, 'config'>;
 }
 
 export async function adminPlugin(app: FastifyInstance, options: AdminPluginOptions): Promise<void> {
@@ -34,5 +37,6 @@ export async function adminPlugin(app: FastifyInstance, options: AdminPluginOpti
   await app.register(buttonRoutes, { config: options.config });
   await app.register(auditRoutes);
   await app.register(clinikoAdminRoutes, options.cliniko);
+  await app.register(signInAdminRoutes, { config: options.config, ...options.signIn });
   await app.register(staffRoutes, { config: options.config, mailer: options.mailer });
 }

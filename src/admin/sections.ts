@@ -7,6 +7,7 @@ import { requireClinic } from '../tenancy/plugin.ts';
 export const ADMIN_SECTIONS = [
   { id: 'button', href: '/admin/button', label: 'The button', summary: 'The URL to paste into Cliniko, and the steps there.' },
   { id: 'cliniko', href: '/admin/cliniko', label: 'Cliniko', summary: 'Connect or replace the API key; the connected account and shard.' },
+  { id: 'sign-in', href: '/admin/sign-in', label: 'Sign-in', summary: 'Passwords, sign-in services, the clinic’s own provider, who is admitted.' },
   { id: 'staff', href: '/admin/staff', label: 'Staff', summary: 'Invite people, change roles, disable or remove accounts.' },
   { id: 'audit', href: '/admin/audit', label: 'Audit', summary: 'Who opened which patient, when and from where; CSV export.' },
 ] as const;

@@ -68,7 +68,9 @@ export type AuditAction =
   // The clinic's Cliniko connection from the admin page, and the clinic's creation by sign-up (0009).
   | 'cliniko_connected'
   | 'cliniko_disconnected'
-  | 'clinic_created';
+  | 'clinic_created'
+  // The clinic's sign-in settings from the admin page (0010, src/admin/sign-in-routes.ts).
+  | 'sign_in_settings_changed';
 
 /** Append-only (a trigger refuses UPDATE, DELETE and TRUNCATE). */
 export interface AuditEventsTable {

@@ -5,7 +5,7 @@ import t from 'tap';
 import { signIn } from '../helpers/patients.ts';
 import { startAdminApp } from './admin-app.ts';
 
-const PAGES = ['/admin', '/admin/', '/admin/button', '/admin/cliniko', '/admin/staff', '/admin/audit', '/admin/audit?action=view', '/admin/audit.csv'];
+const PAGES = ['/admin', '/admin/', '/admin/button', '/admin/cliniko', '/admin/sign-in', '/admin/staff', '/admin/audit', '/admin/audit?action=view', '/admin/audit.csv'];
 
 t.test('an admin sees each page; staff get a 403 page on each', async (t) => {
   const app = await startAdminApp(t);
@@ -19,7 +19,7 @@ t.test('an admin sees each page; staff get a 403 page on each', async (t) => {
     t.notMatch(asStaff.body, /sam@acme\.example|Audit trail|The URL to paste/, `staff: ${path} shows nothing of the admin page`);
   }
   const index = await app.admin.get(`${app.origin}/admin`);
-  for (const [href, label] of [['/admin/button', 'The button'], ['/admin/cliniko', 'Cliniko'], ['/admin/staff', 'Staff'], ['/admin/audit', 'Audit']]) {
+  for (const [href, label] of [['/admin/button', 'The button'], ['/admin/cliniko', 'Cliniko'], ['/admin/sign-in', 'Sign-in'], ['/admin/staff', 'Staff'], ['/admin/audit', 'Audit']]) {
     t.match(index.body, new RegExp(`<a href="${href}">${label}</a>`), `the index links ${label}`);
   }
   const events = await app.clinic.db.selectFrom('audit_events').select('action').where('user_id', '=', app.user.id).execute();
