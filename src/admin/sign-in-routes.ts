@@ -5,8 +5,10 @@
 // live by fetching its discovery document (runtime.oidcClients, as `--check`) before anything is
 // saved. The client secret is never shown back: an empty field keeps the stored one.
 // A configuration under which no admin could sign in any more is refused with the reason
-// (adminsWhoCanSignIn below). The change and its audit event (sign_in_settings_changed, naming
-// what changed, never the secret) are written in one transaction.
+// (adminsWhoCanSignIn, auth/admins.ts: the same rule the staff page applies). The change and its
+// audit event (sign_in_settings_changed, naming what changed, never the secret) are written in one
+// transaction.
+import { adminsWhoCanSignIn, sameIssuer } from '../auth/admins.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
@@ -94,31 +96,6 @@ function checked(check: () => void, field: Field, errors: FieldErrors): void {
     const target = field === 'oidc_issuer' && /^The client id/.test(error.message) ? 'oidc_client_id' : field === 'oidc_issuer' && /^The client secret/.test(error.message) ? 'oidc_client_secret' : field;
     errors[target] ??= error.message;
   }
-}
-
-/** Issuers compare without a trailing slash (a provider's metadata and its configuration may differ there). */
-function sameIssuer(a: string, b: string): boolean {
-  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
-}
-
-/**
- * An admin can still sign in after the change when at least one enabled admin
- *   - has a password and passwords stay on, or
- *   - is linked to an SSO identity (user_identities: issuer, subject) whose issuer is a provider the
- *     clinic keeps: its own provider's issuer, or the issuer of a platform provider it still allows.
- * Admission rules (invited / domain) do not count: they let new people in, not an admin who is not
- * linked yet, and a first SSO sign-in by e-mail is not something an admin can rely on. The enabled
- * admins are locked first, in id order as changeStaff locks them (auth/users.ts), so a concurrent
- * demotion or disabling and this check queue rather than each seeing the other's old state.
- */
-async function adminsWhoCanSignIn(trx: TenantDb, after: { passwordEnabled: boolean; issuers: string[] }): Promise<number> {
-  const admins = await trx.selectFrom('users').select(['id', 'password_hash']).where('role', '=', 'admin').where('disabled', '=', false).orderBy('id').forUpdate().execute();
-  if (admins.length === 0) return 0;
-  const identities = await trx.selectFrom('user_identities').select(['user_id', 'issuer']).where('user_id', 'in', admins.map((a) => a.id)).execute();
-  return admins.filter((admin) =>
-    (after.passwordEnabled && admin.password_hash !== null) ||
-    identities.some((i) => i.user_id === admin.id && after.issuers.some((issuer) => sameIssuer(issuer, i.issuer))),
-  ).length;
 }
 
 function lockOutReason(after: { passwordEnabled: boolean; ownIssuer: string | null; platformProviders: readonly string[] }): string {

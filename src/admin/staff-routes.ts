@@ -4,6 +4,7 @@
 // route with requireAdmin; each route applies the guard itself too, so the plugin is safe alone.
 // Every change is one transaction with its audit event; the clinic's last enabled admin cannot be
 // demoted, disabled or removed (users.ts changeStaff says how that holds under concurrency).
+import { signInMethodsOf } from '../auth/admins.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
@@ -15,7 +16,7 @@ import { getAuthSettings } from '../auth/settings.ts';
 import type { Role } from '../auth/tables.ts';
 import { changeStaff, EMAIL_MAX_LENGTH, listStaff, ROLES, staffErrors, type SessionUser, type StaffChange } from '../auth/users.ts';
 import { isAppError } from '../infra/errors.ts';
-import { sendPage } from '../infra/html.ts';
+import { sendAdminPage } from './sections.ts';
 import type { Mailer } from '../infra/mail.ts';
 import { tenantUrl } from '../infra/urls.ts';
 import { recordAudit, requestOrigin } from '../patients/audit.ts';
@@ -23,7 +24,7 @@ import type { AuditAction } from '../patients/tables.ts';
 import { requestBaseDomain, requireClinic, requireTenant } from '../tenancy/plugin.ts';
 
 export interface StaffRoutesOptions {
-  config: Pick<Config, 'publicScheme' | 'publicPort' | 'baseDomains' | 'invitationTtlHours'>;
+  config: Pick<Config, 'publicScheme' | 'publicPort' | 'baseDomains' | 'invitationTtlHours' | 'platformProviders'>;
   mailer: Mailer;
 }
 
@@ -82,9 +83,10 @@ export async function staffRoutes(fastify: FastifyInstance, options: StaffRoutes
     const [staff, invitations, settings] = await Promise.all([listStaff(db), listPendingInvitations(db), getAuthSettings(db)]);
     const me = actorOf(request);
     reply.header('cache-control', 'no-store');
-    return sendPage(
+    return sendAdminPage(
       reply,
-      'admin/views/staff',
+      'staff',
+      'staff',
       {
         title: 'Staff',
         clinicName: tenant.displayName,
@@ -123,13 +125,14 @@ export async function staffRoutes(fastify: FastifyInstance, options: StaffRoutes
     const actor = actorOf(request);
     try {
       await db.transaction().execute(async (trx) => {
-        const result = await changeStaff(trx, userId, change);
+        const methods = signInMethodsOf(await getAuthSettings(trx), options.config.platformProviders);
+        const result = await changeStaff(trx, userId, change, methods);
         if (!result.changed) return;
         const what = change.kind === 'role' ? `role of ${result.before.email}: ${result.before.role} -> ${change.role}` : `${change.kind}d ${result.before.email}`;
         await recordAudit(trx, { action, outcome: 'ok', userId: actor.id, patientId: null, detail: `${what} (user ${userId})`, origin: requestOrigin(request) });
       });
     } catch (error) {
-      if (isAppError(error) && (error.code === staffErrors.lastAdmin.code || error.code === staffErrors.userGone.code)) {
+      if (isAppError(error) && (error.code === staffErrors.lastAdmin.code || error.code === staffErrors.lastAdminWhoCanSignIn.code || error.code === staffErrors.userGone.code)) {
         return sendStaffPage(request, reply, { error: error.message }, error.statusCode);
       }
       throw error;
@@ -189,7 +192,7 @@ export async function staffRoutes(fastify: FastifyInstance, options: StaffRoutes
       }
     }
     reply.header('cache-control', 'no-store');
-    return sendPage(reply, 'admin/views/staff-invited', {
+    return sendAdminPage(reply, 'staff-invited', 'staff', {
       title: 'Invitation created',
       clinicName: tenant.displayName,
       base,
@@ -227,7 +230,7 @@ export async function staffRoutes(fastify: FastifyInstance, options: StaffRoutes
     const user = await db.selectFrom('users').select(['id', 'name', 'email']).where('id', '=', request.params.id).executeTakeFirst();
     if (!user) return sendStaffPage(request, reply, { error: staffErrors.userGone().message }, 404);
     reply.header('cache-control', 'no-store');
-    return sendPage(reply, 'admin/views/staff-remove', {
+    return sendAdminPage(reply, 'staff-remove', 'staff', {
       title: 'Remove an account',
       clinicName: tenant.displayName,
       base,

@@ -1,5 +1,6 @@
 // A clinic's users. Every function takes the tenant-scoped handle (or a transaction on it): the
 // caller owns the tenant and the transaction.
+import { adminsWhoCanSignIn, type SignInMethods } from './admins.ts';
 import { sql, type Selectable } from 'kysely';
 import { defineError, isUniqueViolation } from '../infra/errors.ts';
 import { authErrors } from './errors.ts';
@@ -106,6 +107,8 @@ export async function destroyUserSessions(db: TenantDb, userId: string): Promise
 export const staffErrors = {
   lastAdmin: defineError('last_admin', 409, (email: string, what: string) =>
     `${email} is the clinic's last enabled administrator and cannot be ${what}. Make someone else an administrator first.`),
+  lastAdminWhoCanSignIn: defineError('last_admin_who_can_sign_in', 409, (email: string, what: string) =>
+    `${email} cannot be ${what}: no other administrator could sign in with this clinic's sign-in settings (a password while passwords are on, or a linked account at a provider the clinic uses). Have another administrator sign in with the provider once, or turn passwords on, first.`),
   userGone: defineError('user_gone', 404, 'That user no longer exists (someone may have removed them a moment ago).'),
 };
 
@@ -129,7 +132,12 @@ const REFUSED_AS: Record<StaffChange['kind'], string> = { role: 'demoted', disab
  * out everywhere (a privilege change ends the session; the triggers of migration 0005 tell every
  * instance's session cache).
  */
-export async function changeStaff(trx: TenantDb, userId: string, change: StaffChange): Promise<StaffChangeResult> {
+/**
+ * One change to a user, in the caller's transaction. Refused (409) when it would take away the
+ * clinic's last enabled admin, or, given the clinic's sign-in methods, the last admin who can
+ * still sign in with them (admins.ts).
+ */
+export async function changeStaff(trx: TenantDb, userId: string, change: StaffChange, methods?: SignInMethods): Promise<StaffChangeResult> {
   if (!/^[0-9]{1,19}$/.test(userId)) throw staffErrors.userGone();
   const admins = await trx.selectFrom('users').select('id').where('role', '=', 'admin').where('disabled', '=', false).orderBy('id').forUpdate().execute();
   const before = await trx.selectFrom('users').selectAll().where('id', '=', userId).forUpdate().executeTakeFirst();
@@ -137,6 +145,9 @@ export async function changeStaff(trx: TenantDb, userId: string, change: StaffCh
   const isEnabledAdmin = admins.some((a) => a.id === before.id);
   const losesAdmin = isEnabledAdmin && (change.kind === 'disable' || change.kind === 'remove' || (change.kind === 'role' && change.role !== 'admin'));
   if (losesAdmin && admins.length <= 1) throw staffErrors.lastAdmin(before.email, REFUSED_AS[change.kind]);
+  if (losesAdmin && methods && (await adminsWhoCanSignIn(trx, methods, { excluding: before.id })) === 0) {
+    throw staffErrors.lastAdminWhoCanSignIn(before.email, REFUSED_AS[change.kind]);
+  }
 
   switch (change.kind) {
     case 'role':

@@ -185,6 +185,26 @@ t.test('the last enabled admin can be neither demoted, disabled nor removed', as
   t.equal((await auditOf(app.db, 'staff_role_changed', 'staff_disabled', 'staff_removed')).length, 0, 'nothing changed, nothing audited');
 });
 
+t.test('with passwords off, the last admin who can still sign in (by a linked provider) can be neither disabled nor demoted', async (t) => {
+  const app = await startStaffApp(t);
+  const issuer = 'https://login.acme.example';
+  // Two enabled admins: Ann (signed in here, linked to the clinic's own provider) and Bob (a
+  // password only). With passwords off, only Ann can still sign in.
+  const bob = await addUser(app.runtime, 'acme', { email: 'bob@acme.example', role: 'admin' });
+  await app.db.insertInto('user_identities').values({ user_id: app.adminId, issuer, subject: 'ann' }).execute();
+  await app.db.updateTable('auth_settings').set({ password_enabled: false, oidc_issuer: issuer, oidc_client_id: 'sidechart', oidc_client_secret_sealed: 'unused-here' }).execute();
+  const { token } = await app.staffPage();
+  for (const [path, body, word] of [['role', { role: 'staff' }, 'demoted'], ['disable', {}, 'disabled'], ['remove', {}, 'removed']] as const) {
+    const response = await app.admin.post(`${app.origin('acme')}/admin/staff/${app.adminId}/${path}`, { ...body, _csrf: token });
+    t.equal(response.status, 409, `${path}: refused`);
+    t.match(response.body, new RegExp(`ann@acme.example cannot be ${word}: no other administrator could sign in`), `${path}: with the reason`);
+  }
+  // Bob (who could not sign in anyway) may be disabled: Ann still can.
+  const disabled = await app.admin.post(`${app.origin('acme')}/admin/staff/${bob.id}/disable`, { _csrf: token });
+  t.equal(disabled.status, 303, 'another admin may be disabled while one who can sign in remains');
+  t.equal((await app.db.selectFrom('users').select('role').where('id', '=', app.adminId).executeTakeFirstOrThrow()).role, 'admin', 'Ann is still an admin');
+});
+
 t.test('two last admins demoted at once: exactly one succeeds', async (t) => {
   const app = await startStaffApp(t);
   const bob = await addUser(app.runtime, 'acme', { email: 'bob@acme.example', role: 'admin' });
