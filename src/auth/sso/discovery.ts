@@ -3,6 +3,7 @@
 // and again while one is down). The Configuration it returns also carries the client's credentials,
 // the deadline for every later request to the provider, and whether plain http is allowed.
 import * as oidc from 'openid-client';
+import { classifyProviderError } from './errors.ts';
 
 export interface OidcClientSettings {
   issuer: string;
@@ -28,4 +29,38 @@ export async function discoverOidcClient(settings: OidcClientSettings, options: 
     execute: insecure ? [oidc.allowInsecureRequests] : [],
     timeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)),
   });
+}
+
+export interface CodeExchange {
+  /** The registered redirect URI, built from configuration (never from the request's Host). */
+  redirectUri: string;
+  /** The callback's request URL: only its query (code, state, iss...) is used. */
+  requestUrl: string;
+  /** What this browser's sign-in attempt kept: PKCE verifier, state and nonce. */
+  codeVerifier: string;
+  state: string;
+  nonce: string;
+  /** Names the provider in the error a person sees. */
+  label: string;
+}
+
+/**
+ * The callback's code exchanged for tokens (PKCE, state and nonce checked by openid-client) and the
+ * ID token's claims, for both kinds of provider. Provider failures become the SSO errors a person
+ * can act on (errors.ts); anything else is rethrown.
+ */
+export async function exchangeCode(configuration: oidc.Configuration, exchange: CodeExchange): Promise<oidc.IDToken | undefined> {
+  const callbackUrl = new URL(exchange.redirectUri);
+  callbackUrl.search = new URL(exchange.requestUrl, 'http://callback.invalid').search;
+  try {
+    const tokens = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
+      pkceCodeVerifier: exchange.codeVerifier,
+      expectedState: exchange.state,
+      expectedNonce: exchange.nonce,
+      idTokenExpected: true,
+    });
+    return tokens.claims();
+  } catch (error) {
+    throw classifyProviderError(error, exchange.label, 'callback') ?? error;
+  }
 }

@@ -28,6 +28,7 @@ import { admitSsoUser } from '../accounts.ts';
 import { AuthorizationResponseQuery, readAttempt, type ClinicOidcAttempt } from '../attempt.ts';
 import { signInPageLink } from '../errors.ts';
 import { classifyProviderError, ssoErrors } from '../errors.ts';
+import { exchangeCode } from '../discovery.ts';
 import { clientSecretAad, clinicOidcOf } from '../settings.ts';
 import { normalizeEmail } from '../../users.ts';
 
@@ -135,21 +136,14 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
       // The clinic changed its provider while this sign-in was under way.
       if (configuration.serverMetadata().issuer !== attempt.expectedIssuer) throw ssoErrors.issuerMismatch();
 
-      // The URL the provider redirected to, rebuilt from configuration plus the response parameters.
-      const callbackUrl = new URL(oidcRedirectUri(config, tenant.slug, baseDomain));
-      callbackUrl.search = new URL(request.url, 'http://callback.invalid').search;
-      let claims: oidc.IDToken | undefined;
-      try {
-        const tokens = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
-          pkceCodeVerifier: attempt.codeVerifier,
-          expectedState: attempt.state,
-          expectedNonce: attempt.nonce,
-          idTokenExpected: true,
-        });
-        claims = tokens.claims();
-      } catch (error) {
-        throw classifyProviderError(error, label, 'callback') ?? error;
-      }
+      const claims = await exchangeCode(configuration, {
+        redirectUri: oidcRedirectUri(config, tenant.slug, baseDomain),
+        requestUrl: request.url,
+        codeVerifier: attempt.codeVerifier,
+        state: attempt.state,
+        nonce: attempt.nonce,
+        label,
+      });
       if (claims === undefined || claims.iss !== attempt.expectedIssuer) throw ssoErrors.issuerMismatch();
 
       const identity = {

@@ -32,7 +32,8 @@ import type { Handoffs } from './handoffs.ts';
 import { AuthorizationResponseQuery } from '../attempt.ts';
 import { ProviderParams, type PlatformProviders } from './providers.ts';
 import { getAuthSettings } from '../../settings.ts';
-import { classifyProviderError, signInPageLink, ssoErrors } from '../errors.ts';
+import { signInPageLink, ssoErrors } from '../errors.ts';
+import { exchangeCode } from '../discovery.ts';
 import { stringClaim, type SsoTokens } from '../tokens.ts';
 import { normalizeEmail } from '../../users.ts';
 
@@ -195,21 +196,14 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
       if (query.error !== undefined) throw ssoErrors.denied();
       if (query.code === undefined) throw ssoErrors.tokenInvalid();
 
-      // The URL the provider redirected to, rebuilt from configuration plus the response parameters.
-      const callbackUrl = new URL(platformCallbackUri(config, provider.id, baseDomain));
-      callbackUrl.search = new URL(request.url, 'http://callback.invalid').search;
-      let claims: oidc.IDToken | undefined;
-      try {
-        const tokenResponse = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
-          pkceCodeVerifier: transaction.codeVerifier,
-          expectedState: transaction.state,
-          expectedNonce: transaction.nonce,
-          idTokenExpected: true,
-        });
-        claims = tokenResponse.claims();
-      } catch (error) {
-        throw classifyProviderError(error, provider.config.name, 'callback') ?? error;
-      }
+      const claims = await exchangeCode(configuration, {
+        redirectUri: platformCallbackUri(config, provider.id, baseDomain),
+        requestUrl: request.url,
+        codeVerifier: transaction.codeVerifier,
+        state: transaction.state,
+        nonce: transaction.nonce,
+        label: provider.config.name,
+      });
       if (claims === undefined || claims.iss !== metadata.issuer) throw ssoErrors.tokenInvalid();
       if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 255) throw ssoErrors.tokenInvalid();
 
