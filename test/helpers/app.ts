@@ -2,11 +2,12 @@
 // tenant directory listening for changes, the app built from the same code as server.ts. Closed on
 // teardown. `listen: true` also binds a real socket on 127.0.0.1.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Test } from 'tap';
 import type { MigrationProvider } from 'kysely/migration';
 import { randomBytes } from 'node:crypto';
 import { buildApp } from '../../src/app.ts';
 import { generateKeySpec } from '../../src/infra/crypto.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { ConfigError, loadConfig, type Config } from '../../src/config.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { createTestDatabase } from './db.ts';
@@ -25,6 +26,22 @@ export interface TestApp {
 }
 
 const silentLog = { info: () => {}, warn: () => {}, error: () => {} };
+
+/**
+ * Asserts that loadConfig refuses `env` with a ConfigError naming `variable`, in one line, and
+ * (when given) a message matching `message`.
+ */
+export function assertConfigRefuses(t: Test, env: Record<string, string>, variable: string, message?: RegExp): void {
+  try {
+    loadConfig(env);
+    t.fail(`accepted ${JSON.stringify(env)}`);
+  } catch (error) {
+    t.ok(error instanceof ConfigError, JSON.stringify(env));
+    t.equal((error as ConfigError).variable, variable);
+    if (message) t.match((error as Error).message, message);
+    t.notOk(String((error as Error).message).includes('\n'), 'one line');
+  }
+}
 
 /** The least configuration production accepts (config tests; nothing connects to it). */
 export const PRODUCTION_ENV: Record<string, string> = {
