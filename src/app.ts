@@ -24,7 +24,7 @@ import { ssoPlugin } from './auth/sso/plugin.ts';
 import { patientRoutes } from './patients/routes.ts';
 import { adminPlugin } from './admin/plugin.ts';
 import { invitationRoutes } from './auth/invitations.ts';
-import { signupRoutes } from './signup/plugin.ts';
+import { createSignup, signupRoutes } from './signup/plugin.ts';
 
 export interface BuildAppOptions {
   runtime: Runtime;
@@ -101,8 +101,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(passwordRoutes, { hasher: runtime.passwords, throttle: runtime.loginThrottle, perMinute: config.load.signInPerMinute });
   // Accepting a staff invitation (the link an admin sends from /admin/staff).
   await app.register(invitationRoutes, { hasher: runtime.passwords });
-  // Single sign-on: the clinic's own OIDC provider, platform providers and the auth host.
+  const signup = createSignup({ ...runtime, config });
+  // Single sign-on: the clinic's own OIDC provider, platform providers and the auth host (which
+  // also runs a sign-up's sign-in at a platform provider).
   await app.register(ssoPlugin, {
+    signup: signup.providerSignup.handler,
     config,
     box: runtime.secrets.box,
     tokens: runtime.ssoTokens,
@@ -112,7 +115,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clinics: runtime.clinics,
   });
   // Sign-up on the platform host, ending signed in on the new clinic's host.
-  await app.register(signupRoutes, { config, tenants: runtime.tenants, regions: runtime.regions, clinics: runtime.clinics, passwords: runtime.passwords, handoffs: runtime.handoffs });
+  await app.register(signupRoutes, { config, signup, handoffs: runtime.handoffs, platformProviders: runtime.platformProviders });
   // The patient button.
   await app.register(patientRoutes, { config, sync: runtime.patientSync, audit: runtime.audit, anonymousRequests: metrics.anonymousPatientRequests, anonymousPerMinute: config.load.anonymousPatientPerMinute });
   // The admin area (/admin on a clinic's host, admins only).

@@ -23,12 +23,16 @@ export interface SignupInput {
 
 export type FieldErrors = Partial<Record<SignupField, string>>;
 
-/** A valid form, normalised: the slug lowercased, the e-mail normalised, names trimmed. */
-export interface ValidSignup {
+/** The clinic part of a valid form, normalised: the slug lowercased, names trimmed. */
+export interface ValidClinicForm {
   clinicName: string;
   slug: string;
   regionId: string;
   adminName: string;
+}
+
+/** A valid form for an admin who signs in with a password: the e-mail normalised too. */
+export interface ValidSignup extends ValidClinicForm {
   email: string;
   password: string;
 }
@@ -66,6 +70,24 @@ export function slugProblem(slug: string): string | null {
 
 /** Checks every field at once, so the page can say everything that needs fixing. */
 export function validateSignup(input: SignupInput, openRegions: readonly string[]): { ok: true; value: ValidSignup } | { ok: false; errors: FieldErrors } {
+  const clinic = validateClinicForm(input, openRegions);
+  const errors: FieldErrors = clinic.ok ? {} : { ...clinic.errors };
+  const email = normalizeEmail(input.email);
+  if (input.email.trim() === '') errors.email = 'Enter your e-mail address.';
+  else if (email === null) errors.email = `Enter an e-mail address like name@example.com (at most ${EMAIL_MAX_LENGTH} characters).`;
+
+  const passwordError = checkNewPassword(input.password);
+  if (passwordError !== null) errors.password = `Choose another password: ${passwordError}.`;
+
+  if (!clinic.ok || Object.keys(errors).length > 0 || email === null) return { ok: false, errors };
+  return { ok: true, value: { ...clinic.value, email, password: input.password } };
+}
+
+/**
+ * The fields of the form but the admin's e-mail and password: all a sign-up with a platform
+ * provider needs (the provider says who the admin is).
+ */
+export function validateClinicForm(input: Omit<SignupInput, 'email' | 'password'>, openRegions: readonly string[]): { ok: true; value: ValidClinicForm } | { ok: false; errors: FieldErrors } {
   const errors: FieldErrors = {};
   const clinicName = input.clinicName.trim();
   if (clinicName === '') errors.clinicName = "Enter your clinic's name.";
@@ -85,15 +107,8 @@ export function validateSignup(input: SignupInput, openRegions: readonly string[
   else if (adminName.length > ADMIN_NAME_MAX_LENGTH) errors.adminName = `A name has at most ${ADMIN_NAME_MAX_LENGTH} characters.`;
   else if (/\p{Cc}/u.test(adminName)) errors.adminName = 'A name cannot contain control characters.';
 
-  const email = normalizeEmail(input.email);
-  if (input.email.trim() === '') errors.email = 'Enter your e-mail address.';
-  else if (email === null) errors.email = `Enter an e-mail address like name@example.com (at most ${EMAIL_MAX_LENGTH} characters).`;
-
-  const passwordError = checkNewPassword(input.password);
-  if (passwordError !== null) errors.password = `Choose another password: ${passwordError}.`;
-
-  if (Object.keys(errors).length > 0 || email === null) return { ok: false, errors };
-  return { ok: true, value: { clinicName, slug, regionId: input.region, adminName, email, password: input.password } };
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  return { ok: true, value: { clinicName, slug, regionId: input.region, adminName } };
 }
 
 export { PASSWORD_MAX_LENGTH, EMAIL_MAX_LENGTH };

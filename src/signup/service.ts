@@ -15,12 +15,15 @@ import type { Clinics } from '../tenancy/clinic.ts';
 import type { RegionService } from '../tenancy/regions.ts';
 import type { TenantService, TenantSummary } from '../tenancy/tenants.ts';
 import { tenancyErrors } from '../tenancy/errors.ts';
-import { suggestSlug, validateSignup, type FieldErrors, type SignupInput } from './form.ts';
+import { suggestSlug, validateClinicForm, validateSignup, type FieldErrors, type SignupInput, type ValidClinicForm } from './form.ts';
+import { updateAuthSettings } from '../auth/settings.ts';
 import { describeRegion, type RegionChoice } from './regions.ts';
 
 /** Marks a hand-off made by sign-up (handoffs.ts payload): no platform provider has this id. */
 export const SIGNUP_PROVIDER_ID = 'sidechart-signup';
 export const SIGNUP_ISSUER = 'urn:sidechart:signup';
+/** The same, for an admin who signed up with a platform provider (the session says so). */
+export const SIGNUP_PLATFORM_ISSUER = 'urn:sidechart:signup:platform';
 
 export type SignupStep = 'hash' | 'tenant' | 'admin' | 'handoff';
 export const SIGNUP_STEPS: readonly SignupStep[] = ['hash', 'tenant', 'admin', 'handoff'];
@@ -82,7 +85,7 @@ export function createSignupService(deps: SignupServiceDeps) {
     }
   }
 
-  return {
+  const service = {
     openRegions,
     suggestSlug,
 
@@ -92,68 +95,124 @@ export function createSignupService(deps: SignupServiceDeps) {
       const suggestion = suggestSlug(input.clinicName);
       if (!checked.ok) return { ok: false, errors: checked.errors, suggestion };
       const form = checked.value;
-      if (await isTaken(form.slug)) {
-        const near = await freeNear(form.slug);
-        return { ok: false, errors: { slug: takenMessage(form.slug, near) }, suggestion: near || suggestion };
-      }
+      const taken = await takenProblem(form.slug, suggestion);
+      if (taken !== null) return taken;
 
       await step('hash');
       const passwordHash = await passwords.hash(form.password);
+      return provision(form, { email: form.email, passwordHash, identity: null }, options);
+    },
 
-      await step('tenant');
-      let tenant: TenantSummary;
-      try {
-        tenant = await tenants.create({ slug: form.slug, displayName: form.clinicName, regionId: form.regionId });
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        // Lost a race for the address: the other sign-up created it between our check and now.
-        if (code === tenancyErrors.tenantExists.code) {
-          const near = await freeNear(form.slug);
-          return { ok: false, errors: { slug: takenMessage(form.slug, near) }, suggestion: near || suggestion };
-        }
-        if (code === tenancyErrors.regionClosed.code || code === tenancyErrors.unknownRegion.code) {
-          return { ok: false, errors: { region: 'That region has just stopped accepting new clinics. Choose another.' }, suggestion };
-        }
-        throw error;
-      }
+    /**
+     * The first half of a sign-up whose admin signs in with a platform provider: every field but
+     * the e-mail and password checked, and the address free now (checked again when provisioning).
+     */
+    async checkForProvider(input: Omit<SignupInput, 'email' | 'password'>): Promise<{ ok: true; form: ValidClinicForm } | { ok: false; errors: FieldErrors; suggestion: string }> {
+      const open = (await openRegions()).map((r) => r.id);
+      const checked = validateClinicForm(input, open);
+      const suggestion = suggestSlug(input.clinicName);
+      if (!checked.ok) return { ok: false, errors: checked.errors, suggestion };
+      const taken = await takenProblem(checked.value.slug, suggestion);
+      return taken ?? { ok: true, form: checked.value };
+    },
 
-      try {
-        await step('admin');
-        const { db } = await clinics.open(tenant.slug, { for: 'operator' });
-        // The admin and the clinic's first audit event (who created it, from where): both or neither.
-        const user = await db.transaction().execute(async (trx) => {
-          const admin = await createUser(trx, { email: form.email, name: form.adminName, role: 'admin', passwordHash });
-          await recordAudit(trx, {
-            action: 'clinic_created',
-            outcome: 'ok',
-            userId: admin.id,
-            patientId: null,
-            detail: `signed up as "${form.clinicName}" in region ${tenant.regionId}`,
-            origin: options.origin ?? { clientIp: null, userAgent: null, secFetchSite: null, referrer: null, requestId: null },
-          });
-          return admin;
-        });
-        await step('handoff');
-        const handoffToken = await handoffs.create(tenant.id, {
-          attemptId: randomBytes(16).toString('base64url'),
-          providerId: SIGNUP_PROVIDER_ID,
-          issuer: SIGNUP_ISSUER,
-          subject: user.id,
-          email: user.email,
-          emailVerified: false,
-          name: user.name || null,
-        });
-        options.log?.info({ event: 'signup', slug: tenant.slug, region: tenant.regionId, userId: user.id }, 'clinic signed up');
-        return { ok: true, tenant, userId: user.id, handoffToken };
-      } catch (error) {
-        await removeClinic(tenant.slug, options.log);
-        if ((error as { code?: unknown }).code === authErrors.invalidEmail.code) {
-          return { ok: false, errors: { email: 'Enter an e-mail address like name@example.com.' }, suggestion };
-        }
-        throw error;
-      }
+    /**
+     * The second half, once the provider has said who the admin is (auth host callback): the
+     * clinic, its admin linked to that identity (issuer, subject), the provider enabled for the
+     * clinic so the admin can sign in again, all or nothing as for a password sign-up.
+     */
+    async completeForProvider(
+      form: ValidClinicForm,
+      identity: { providerId: string; issuer: string; subject: string; email: string | null },
+      options: { log?: FastifyBaseLogger; origin?: RequestOrigin } = {},
+    ): Promise<SignupResult> {
+      const suggestion = suggestSlug(form.clinicName);
+      if (identity.email === null) return { ok: false, errors: { email: 'Your account at the provider did not share an e-mail address. Sign up with an e-mail and password instead.' }, suggestion };
+      const open = (await openRegions()).map((r) => r.id);
+      const checked = validateClinicForm({ ...form, region: form.regionId }, open);
+      if (!checked.ok) return { ok: false, errors: checked.errors, suggestion };
+      const taken = await takenProblem(form.slug, suggestion);
+      if (taken !== null) return taken;
+      return provision(checked.value, { email: identity.email, passwordHash: null, identity }, options);
     },
   };
+  return service;
+
+  /** The address is taken: the message for its field, with a free one near it when there is one. */
+  async function takenProblem(slug: string, suggestion: string): Promise<Extract<SignupResult, { ok: false }> | null> {
+    if (!(await isTaken(slug))) return null;
+    const near = await freeNear(slug);
+    return { ok: false, errors: { slug: takenMessage(slug, near) }, suggestion: near || suggestion };
+  }
+
+  async function provision(
+    form: ValidClinicForm,
+    admin: { email: string; passwordHash: string | null; identity: { providerId: string; issuer: string; subject: string; email: string | null } | null },
+    options: { log?: FastifyBaseLogger; origin?: RequestOrigin },
+  ): Promise<SignupResult> {
+    const suggestion = suggestSlug(form.clinicName);
+    await step('tenant');
+    let tenant: TenantSummary;
+    try {
+      tenant = await tenants.create({ slug: form.slug, displayName: form.clinicName, regionId: form.regionId });
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      // Lost a race for the address: the other sign-up created it between our check and now.
+      if (code === tenancyErrors.tenantExists.code) {
+        const near = await freeNear(form.slug);
+        return { ok: false, errors: { slug: takenMessage(form.slug, near) }, suggestion: near || suggestion };
+      }
+      if (code === tenancyErrors.regionClosed.code || code === tenancyErrors.unknownRegion.code) {
+        return { ok: false, errors: { region: 'That region has just stopped accepting new clinics. Choose another.' }, suggestion };
+      }
+      throw error;
+    }
+
+    try {
+      await step('admin');
+      const { db } = await clinics.open(tenant.slug, { for: 'operator' });
+      const { identity } = admin;
+      // The admin, their identity and sign-in method, and the clinic's first audit event (who
+      // created it, from where): all or none.
+      const user = await db.transaction().execute(async (trx) => {
+        const created = await createUser(trx, { email: admin.email, name: form.adminName, role: 'admin', passwordHash: admin.passwordHash });
+        if (identity !== null) {
+          await trx
+            .insertInto('user_identities')
+            .values({ user_id: created.id, issuer: identity.issuer, subject: identity.subject, email: identity.email, last_used_at: new Date() })
+            .execute();
+          await updateAuthSettings(trx, { platformProviders: [identity.providerId] });
+        }
+        await recordAudit(trx, {
+          action: 'clinic_created',
+          outcome: 'ok',
+          userId: created.id,
+          patientId: null,
+          detail: `signed up as "${form.clinicName}" in region ${tenant.regionId}${identity === null ? '' : `, admin signed in with ${identity.providerId}`}`,
+          origin: options.origin ?? { clientIp: null, userAgent: null, secFetchSite: null, referrer: null, requestId: null },
+        });
+        return created;
+      });
+      await step('handoff');
+      const handoffToken = await handoffs.create(tenant.id, {
+        attemptId: randomBytes(16).toString('base64url'),
+        providerId: SIGNUP_PROVIDER_ID,
+        issuer: identity === null ? SIGNUP_ISSUER : SIGNUP_PLATFORM_ISSUER,
+        subject: user.id,
+        email: user.email,
+        emailVerified: false,
+        name: user.name || null,
+      });
+      options.log?.info({ event: 'signup', slug: tenant.slug, region: tenant.regionId, userId: user.id, method: identity === null ? 'password' : 'platform' }, 'clinic signed up');
+      return { ok: true, tenant, userId: user.id, handoffToken };
+    } catch (error) {
+      await removeClinic(tenant.slug, options.log);
+      if ((error as { code?: unknown }).code === authErrors.invalidEmail.code) {
+        return { ok: false, errors: { email: 'Enter an e-mail address like name@example.com.' }, suggestion };
+      }
+      throw error;
+    }
+  }
 }
 
 export type SignupService = ReturnType<typeof createSignupService>;

@@ -62,6 +62,10 @@ export const ssoErrors = {
   providerError: defineSsoError('idp_error', 502, (provider: string) => `${provider} answered with an error, so the sign-in could not finish. Try again in a few minutes; if it keeps happening, tell your clinic administrator.`),
   misconfigured: defineSsoError('idp_misconfigured', 502, (provider: string) => `Sign-in with ${provider} is not set up correctly for this clinic. Ask your clinic administrator to check the single sign-on settings.`),
   notEnabled: defineSsoError('sso_not_enabled', 404, (what: string) => `Sign-in with ${what} is not enabled for this clinic.`),
+  /** A sign-up at a platform provider whose signed request (signup/provider-signup.ts) is missing or stale. */
+  signupRequestInvalid: defineError('signup_request_invalid', 400, 'This sign-up has expired or was already used. Nothing was created: start again from the sign-up form.', {
+    title: 'Sign-up expired',
+  }),
   attemptMissing: defineSsoError('sso_attempt_missing', 400, `This sign-in has expired, was already used, or was started in another browser. ${START_AGAIN}`),
   stateMismatch: defineSsoError('sso_state_mismatch', 400, `This answer from the identity provider does not belong to the sign-in started in this browser. ${START_AGAIN}`),
   issuerMismatch: defineSsoError('sso_issuer_mismatch', 400, `This answer came from a different identity provider than the one you were sent to, so it was refused. ${START_AGAIN}`),

@@ -12,7 +12,7 @@ import type { SecretBox } from '../../infra/crypto.ts';
 import type { Clinics } from '../../tenancy/clinic.ts';
 import type { OidcClients } from './clinic/clients.ts';
 import { clinicOidcRoutes } from './clinic/clinic-host-routes.ts';
-import { platformAuthHostRoutes } from './platform/auth-host-routes.ts';
+import { platformAuthHostRoutes, type ProviderSignupHandler } from './platform/auth-host-routes.ts';
 import type { Handoffs } from './platform/handoffs.ts';
 import type { PlatformProvider, PlatformProviders } from './platform/providers.ts';
 import { platformClinicHostRoutes } from './platform/clinic-host-routes.ts';
@@ -26,6 +26,8 @@ export interface SsoPluginOptions {
   oidcClients: OidcClients;
   platformProviders: PlatformProviders;
   clinics: Clinics;
+  /** Sign-up with a platform provider (its code flow runs on the auth host). */
+  signup?: ProviderSignupHandler;
 }
 
 declare module 'fastify' {
@@ -43,7 +45,14 @@ async function sso(app: FastifyInstance, options: SsoPluginOptions): Promise<voi
   await app.register(clinicOidcRoutes, { config, clients: options.oidcClients, box: options.box });
   if (providers.list().length > 0) {
     await app.register(platformClinicHostRoutes, { config, providers, tokens: options.tokens, handoffs: options.handoffs });
-    await app.register(platformAuthHostRoutes, { config, providers, tokens: options.tokens, handoffs: options.handoffs, clinics: options.clinics });
+    await app.register(platformAuthHostRoutes, {
+      config,
+      providers,
+      tokens: options.tokens,
+      handoffs: options.handoffs,
+      clinics: options.clinics,
+      ...(options.signup ? { signup: options.signup } : {}),
+    });
   }
 }
 

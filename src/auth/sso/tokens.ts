@@ -1,17 +1,19 @@
 // Short-lived signed values that carry a sign-in across hosts (platform providers, issue 3 point 5):
 //   - `attempt`: the tenant host's reference to a login attempt, sent to the auth host;
 //   - `transaction`: the auth host's state + nonce, kept in an HttpOnly cookie there;
-//   - `handoff`: the single-use token that brings the user back to the tenant host.
+//   - `handoff`: the single-use token that brings the user back to the tenant host;
+//   - `signup`: a checked sign-up form (platform host) carried to the auth host while its first
+//     admin signs in at a platform provider (signup/service.ts).
 // They are compact JWS (HS256, via jose) with an expiry, each under its own key derived from the
 // session secret (HKDF, one `info` per purpose) and its own audience, so a value minted for one
 // purpose never verifies as another.
 import { hkdfSync } from 'node:crypto';
 import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
 
-export type SsoTokenPurpose = 'attempt' | 'transaction' | 'handoff';
+export type SsoTokenPurpose = 'attempt' | 'transaction' | 'handoff' | 'signup';
 
 const ISSUER = 'sidechart';
-const PURPOSES: readonly SsoTokenPurpose[] = ['attempt', 'transaction', 'handoff'];
+const PURPOSES: readonly SsoTokenPurpose[] = ['attempt', 'transaction', 'handoff', 'signup'];
 
 export interface SsoTokens {
   sign(purpose: SsoTokenPurpose, claims: Record<string, string | boolean>, ttlSeconds: number): Promise<string>;

@@ -18,7 +18,8 @@
 // registration, so a provider that was down at boot is used as soon as it answers. No session
 // exists on this host and nothing here signs anyone in.
 import { signInRateLimit } from '../../../infra/load.ts';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { requestOrigin, type RequestOrigin } from '../../../patients/audit.ts';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cookie from '@fastify/cookie';
 import * as oidc from 'openid-client';
@@ -47,6 +48,30 @@ export interface PlatformAuthHostOptions {
   providers: PlatformProviders;
   tokens: SsoTokens;
   handoffs: Handoffs;
+  /** Sign-up with a platform provider (signup/provider-signup.ts); without it, /signup here is a 404. */
+  signup?: ProviderSignupHandler;
+}
+
+/** Who the provider said the new clinic's first admin is. */
+export interface SignupIdentity {
+  providerId: string;
+  issuer: string;
+  subject: string;
+  email: string | null;
+}
+
+/**
+ * Sign-up's side of a sign-up at a platform provider: this host runs the code flow as for a
+ * sign-in, sign-up decides what the identity creates. Kept as an interface so that sign-in code
+ * does not depend on sign-up.
+ */
+export interface ProviderSignupHandler {
+  /** The sign-up form on the platform host (the way back from an error page). */
+  formUrl(baseDomain: string): string;
+  /** True when the signed sign-up request may start at this provider on this base domain. */
+  accepts(request: string, providerId: string, baseDomain: string): Promise<boolean>;
+  /** Creates the clinic and its admin; resolves to where the browser goes next (the hand-off). */
+  complete(request: string, identity: SignupIdentity, context: { baseDomain: string; log: FastifyBaseLogger; origin: RequestOrigin }): Promise<string>;
 }
 
 type UrlConfig = Pick<Config, 'publicScheme' | 'publicPort' | 'baseDomains'>;
@@ -76,11 +101,29 @@ const TransactionClaims = Type.Object({
   v: Type.String({ minLength: 1 }),
 });
 const transactionClaims = shapeOf(TransactionClaims);
+/** The transaction of a sign-up (no clinic yet): the signed sign-up request instead of an attempt. */
+const SignupTransactionClaims = Type.Object({
+  k: Type.Literal('signup'),
+  req: Type.String({ minLength: 1 }),
+  pid: Type.String({ minLength: 1 }),
+  st: Type.String({ minLength: 1 }),
+  n: Type.String({ minLength: 1 }),
+  v: Type.String({ minLength: 1 }),
+});
+const signupTransactionClaims = shapeOf(SignupTransactionClaims);
 
 interface Transaction {
   tenantId: string;
   slug: string;
   attemptId: string;
+  providerId: string;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}
+
+interface SignupTransaction {
+  signupRequest: string;
   providerId: string;
   state: string;
   nonce: string;
@@ -107,6 +150,20 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
   }
 
   const limited = signInRateLimit(options.config.load.signInPerMinute);
+
+  /** The provider's authorization URL for a new transaction, and that transaction's secrets. */
+  async function authorization(configuration: oidc.Configuration, providerId: string, baseDomain: string) {
+    const secrets = { state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() };
+    const url = oidc.buildAuthorizationUrl(configuration, {
+      redirect_uri: platformCallbackUri(config, providerId, baseDomain),
+      scope: 'openid email profile',
+      code_challenge: await oidc.calculatePKCECodeChallenge(secrets.codeVerifier),
+      code_challenge_method: 'S256',
+      state: secrets.state,
+      nonce: secrets.nonce,
+    });
+    return { url, ...secrets };
+  }
 
   app.get(
     '/sso/:provider/start',
@@ -146,23 +203,8 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
       const settings = await getAuthSettings(clinic.db);
       if (!settings.platformProviders.includes(provider.id)) throw ssoErrors.notEnabled(provider.config.name);
 
-      const transaction: Transaction = {
-        tenantId: tenant.id,
-        slug: tenant.slug,
-        attemptId,
-        providerId: provider.id,
-        state: oidc.randomState(),
-        nonce: oidc.randomNonce(),
-        codeVerifier: oidc.randomPKCECodeVerifier(),
-      };
-      const authorizationUrl = oidc.buildAuthorizationUrl(configuration, {
-        redirect_uri: platformCallbackUri(config, provider.id, baseDomain),
-        scope: 'openid email profile',
-        code_challenge: await oidc.calculatePKCECodeChallenge(transaction.codeVerifier),
-        code_challenge_method: 'S256',
-        state: transaction.state,
-        nonce: transaction.nonce,
-      });
+      const { url: authorizationUrl, ...secrets } = await authorization(configuration, provider.id, baseDomain);
+      const transaction: Transaction = { tenantId: tenant.id, slug: tenant.slug, attemptId, providerId: provider.id, ...secrets };
       const signed = await tokens.sign(
         'transaction',
         { tid: transaction.tenantId, slug: transaction.slug, aid: attemptId, pid: provider.id, st: transaction.state, n: transaction.nonce, v: transaction.codeVerifier },
@@ -174,6 +216,25 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
     },
   );
 
+  // Sign-up with this provider: the platform host checked the form and signed it (provider-signup.ts).
+  app.get(
+    '/sso/:provider/signup',
+    { config: limited, schema: { params: ProviderParams, querystring: Type.Object({ request: Type.String({ maxLength: 4096 }) }) } },
+    async (request, reply) => {
+      const { signup } = options;
+      if (signup === undefined) throw httpErrors.notFound();
+      const baseDomain = requestBaseDomain(request);
+      request.backLink = { href: signup.formUrl(baseDomain), label: 'Back to the sign-up form' };
+      if (!(await signup.accepts(request.query.request, request.params.provider, baseDomain))) throw ssoErrors.signupRequestInvalid();
+      const { provider, configuration } = await providerFor(request.params.provider);
+      const { url, state, nonce, codeVerifier } = await authorization(configuration, provider.id, baseDomain);
+      const signed = await tokens.sign('transaction', { k: 'signup', req: request.query.request, pid: provider.id, st: state, n: nonce, v: codeVerifier }, PLATFORM_LOGIN_TTL_SECONDS);
+      reply.setCookie(cookieName, signed, { ...cookieOptions, maxAge: PLATFORM_LOGIN_TTL_SECONDS });
+      reply.header('cache-control', 'no-store');
+      return reply.redirect(url.href, 303);
+    },
+  );
+
   app.get(
     '/sso/:provider/callback',
     { schema: { params: ProviderParams, querystring: AuthorizationResponseQuery }, config: limited },
@@ -182,9 +243,13 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
       reply.header('cache-control', 'no-store');
       // Single use: whatever happens next, this browser's transaction is over.
       reply.clearCookie(cookieName, cookieOptions);
-      const transaction = await readTransaction(request.cookies[cookieName]);
+      const cookieValue = request.cookies[cookieName];
+      const transaction = (await readTransaction(cookieValue)) ?? (options.signup ? await readSignupTransaction(cookieValue) : null);
       if (transaction === null || transaction.providerId !== request.params.provider) throw ssoErrors.attemptMissing();
-      request.backLink = signInPageLink(tenantUrl(config, transaction.slug, '/login', baseDomain));
+      request.backLink =
+        'signupRequest' in transaction
+          ? { href: options.signup!.formUrl(baseDomain), label: 'Back to the sign-up form' }
+          : signInPageLink(tenantUrl(config, transaction.slug, '/login', baseDomain));
       const { provider, configuration } = await providerFor(request.params.provider);
       const metadata = configuration.serverMetadata();
       const { query } = request;
@@ -207,6 +272,16 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
       if (claims === undefined || claims.iss !== metadata.issuer) throw ssoErrors.tokenInvalid();
       if (typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 255) throw ssoErrors.tokenInvalid();
 
+      if ('signupRequest' in transaction) {
+        const email = typeof claims.email === 'string' ? normalizeEmail(claims.email) : null;
+        const next = await options.signup!.complete(
+          transaction.signupRequest,
+          { providerId: provider.id, issuer: metadata.issuer, subject: claims.sub, email },
+          { baseDomain, log: request.log, origin: requestOrigin(request) },
+        );
+        return reply.redirect(next, 303);
+      }
+
       const token = await handoffs.create(transaction.tenantId, {
         attemptId: transaction.attemptId,
         providerId: provider.id,
@@ -219,6 +294,12 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
       return reply.redirect(tenantUrl(config, transaction.slug, `/login/sso/complete?token=${encodeURIComponent(token)}`, baseDomain), 303);
     },
   );
+
+  async function readSignupTransaction(cookie: string | undefined): Promise<SignupTransaction | null> {
+    const claims = await tokens.verify('transaction', cookie);
+    if (!signupTransactionClaims.check(claims)) return null;
+    return { signupRequest: claims.req, providerId: claims.pid, state: claims.st, nonce: claims.n, codeVerifier: claims.v };
+  }
 
   async function readTransaction(cookie: string | undefined): Promise<Transaction | null> {
     const claims = await tokens.verify('transaction', cookie);
