@@ -15,6 +15,7 @@ import { loggerOptions } from './infra/log.ts';
 import { createMetrics } from './infra/metrics.ts';
 import { tenancyPlugin } from './tenancy/plugin.ts';
 import { siteRoutes } from './tenancy/site-routes.ts';
+import { readOnlyPlugin } from './tenancy/read-only.ts';
 import { clinicHome, HomeQuery } from './patients/home.ts';
 import { sessionPlugin } from './auth/session/plugin.ts';
 import { sessionRoutes } from './auth/session/clinic-host-routes.ts';
@@ -89,12 +90,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   // Overload and per-address limits, before any work is done for a request.
   await app.register(loadPlugin, config.load);
-  await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics });
+  await app.register(tenancyPlugin, { baseDomains: config.baseDomains, clinics: runtime.clinics, forwarder: runtime.forwarder });
   // Sessions and the signed-in user (after tenancy: a session belongs to the host's clinic).
   await app.register(formbody);
   await app.register(sessionPlugin, { config, secret: runtime.secrets.sessionSecret, clinics: runtime.clinics, cache: runtime.sessionCache });
   await app.register(csrfPlugin, { secret: runtime.secrets.sessionSecret, secure: config.publicScheme === 'https' });
-  await app.register(healthRoutes, { databases: runtime.databases });
+  // A read-only clinic (moving between regions) refuses every change here, in one place.
+  await app.register(readOnlyPlugin);
+  await app.register(healthRoutes, { databases: runtime.databases, serves: runtime.serves });
   await app.register(assetRoutes);
   await app.register(siteRoutes, { clinicHome: { querystring: HomeQuery, handler: clinicHome } });
   await app.register(sessionRoutes);

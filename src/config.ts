@@ -1,6 +1,7 @@
 // Configuration is read from the environment once, validated, and frozen into one typed object.
 // Code reads `Config`, never process.env. A bad value stops the process with one line naming the
 // variable (see server.ts and cli/main.ts).
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Type } from 'typebox';
 import { shapeOf } from './infra/schemas.ts';
@@ -11,6 +12,11 @@ export type SidechartEnv = 'development' | 'production';
 export interface RegionConfig {
   id: string;
   databaseUrl: string;
+  /**
+   * Direct (not PgBouncer) URL for the region's LISTEN connection (the session cache hears sign-outs
+   * there): `id=<url> listen=<direct url>`. Defaults to databaseUrl, fine when that is direct.
+   */
+  listenUrl?: string;
 }
 
 /** A platform-wide OpenID provider (Google, Microsoft, any issuer the operator configures). */
@@ -62,9 +68,27 @@ export interface Config {
   databaseUrl: string | null;
   /** Direct (not PgBouncer) URL for LISTEN on the control database; defaults to databaseUrl. */
   controlListenUrl: string | null;
-  /** Extra regions (id=url); region `local` always points at the control database. */
+  /**
+   * Extra regions (id=url) from SIDECHART_REGIONS and the SIDECHART_REGIONS_FILE secret file;
+   * region `local` always points at the control database. The file is read again at run time when
+   * a region is added (`sidechart regions add`), so a region joins without a restart.
+   */
   regions: RegionConfig[];
+  regionsFile: string | null;
+  /**
+   * The regions that came from the regions file: recorded in the control plane only by
+   * `sidechart regions add` (which checks them first), never at boot like SIDECHART_REGIONS ones.
+   */
+  fileRegionIds: readonly string[];
   defaultRegion: string;
+  /**
+   * REGION: the region this instance serves. Its clinics' requests are served here; a request for
+   * a clinic placed elsewhere is forwarded to that region (regionForwardUrls) and never served from
+   * here. `all` (development only, the default there) serves every region from one process.
+   */
+  region: string;
+  /** REGION_FORWARD_URLS (id=url): each other region's internal ingress, where its clinics' requests go. */
+  regionForwardUrls: ReadonlyMap<string, string>;
   dataDir: string;
   embeddedPgPort: number;
   trustedProxies: string[];
@@ -215,20 +239,73 @@ function httpTimeouts(env: Env): Config['http'] {
   };
 }
 
-function parseRegions(raw: string | undefined): RegionConfig[] {
-  if (raw === undefined) return [];
-  const regions: RegionConfig[] = [];
-  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+/**
+ * `id=postgres-url [listen=direct-postgres-url]` entries (a comma list, or one per line in the
+ * regions file; `#` starts a comment).
+ */
+function parseRegionEntries(variable: string, entries: readonly string[], into: RegionConfig[] = []): RegionConfig[] {
+  const regions = into;
+  for (const entry of entries.map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('#'))) {
     const eq = entry.indexOf('=');
-    const id = entry.slice(0, eq);
+    const id = entry.slice(0, eq).trim();
     if (eq < 0 || !REGION_ID.test(id)) {
-      throw new ConfigError('SIDECHART_REGIONS', `entries are id=postgres-url with a lowercase id (bad entry near "${id || entry.slice(0, 12)}")`);
+      // Never the URL itself: it may carry a password.
+      throw new ConfigError(variable, `entries are id=postgres-url with a lowercase id (bad entry near "${id.slice(0, 32) || entry.slice(0, 12)}")`);
     }
-    if (id === 'local') throw new ConfigError('SIDECHART_REGIONS', 'region id "local" is reserved for DATABASE_URL');
-    if (regions.some((r) => r.id === id)) throw new ConfigError('SIDECHART_REGIONS', `region "${id}" is listed twice`);
-    regions.push({ id, databaseUrl: postgresUrl('SIDECHART_REGIONS', entry.slice(eq + 1)) });
+    if (id === 'local') throw new ConfigError(variable, 'region id "local" is reserved for DATABASE_URL');
+    if (regions.some((r) => r.id === id)) throw new ConfigError(variable, `region "${id}" is listed twice`);
+    const [url, ...options] = entry.slice(eq + 1).trim().split(/\s+/);
+    const region: RegionConfig = { id, databaseUrl: postgresUrl(variable, url ?? '') };
+    for (const option of options) {
+      if (!option.startsWith('listen=')) throw new ConfigError(variable, `region "${id}": after the URL only listen=<direct postgres URL> may follow`);
+      region.listenUrl = postgresUrl(variable, option.slice('listen='.length));
+    }
+    regions.push(region);
   }
   return regions;
+}
+
+function parseRegions(raw: string | undefined): RegionConfig[] {
+  return raw === undefined ? [] : parseRegionEntries('SIDECHART_REGIONS', raw.split(','));
+}
+
+/**
+ * Every region configured: SIDECHART_REGIONS plus the regions file, read now. The runtime calls
+ * this again (with the configuration's own values) when a region is added while it runs.
+ */
+export function readRegionConfig(inline: readonly RegionConfig[], regionsFile: string | null): RegionConfig[] {
+  const regions = [...inline];
+  if (regionsFile === null) return regions;
+  let content: string;
+  try {
+    content = readFileSync(regionsFile, 'utf8');
+  } catch (error) {
+    throw new ConfigError('SIDECHART_REGIONS_FILE', `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}: ${regionsFile})`);
+  }
+  return parseRegionEntries('SIDECHART_REGIONS_FILE', content.split(/\r?\n/), regions);
+}
+
+function parseForwardUrls(raw: string | undefined, production: boolean): Map<string, string> {
+  const urls = new Map<string, string>();
+  if (raw === undefined) return urls;
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const id = entry.slice(0, eq).trim();
+    if (eq < 0 || !(REGION_ID.test(id))) throw new ConfigError('REGION_FORWARD_URLS', `entries are region-id=https://ingress (bad entry near "${id.slice(0, 32) || entry.slice(0, 12)}")`);
+    if (urls.has(id)) throw new ConfigError('REGION_FORWARD_URLS', `region "${id}" is listed twice`);
+    let url: URL;
+    try {
+      url = new URL(entry.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError('REGION_FORWARD_URLS', `the address for "${id}" is not a URL`);
+    }
+    if (url.protocol !== 'https:' && (production || url.protocol !== 'http:')) throw new ConfigError('REGION_FORWARD_URLS', `the address for "${id}" must be https://`);
+    if (url.pathname !== '/' || url.search !== '' || url.username !== '' || url.password !== '') {
+      throw new ConfigError('REGION_FORWARD_URLS', `the address for "${id}" must be an origin (scheme, host, port) without a path or credentials`);
+    }
+    urls.set(id, url.origin);
+  }
+  return urls;
 }
 
 function parseProxies(raw: string | undefined): string[] {
@@ -403,11 +480,20 @@ export function loadConfig(env: Env = process.env): Config {
   const publicPortRaw = text(env, 'PUBLIC_PORT');
   const publicPort = publicPortRaw === undefined ? defaultPublicPort : integer(env, 'PUBLIC_PORT', 443, 1, 65535);
 
-  const regions = parseRegions(text(env, 'SIDECHART_REGIONS'));
+  const inlineRegions = parseRegions(text(env, 'SIDECHART_REGIONS'));
+  const regionsFile = text(env, 'SIDECHART_REGIONS_FILE') ?? null;
+  const regions = readRegionConfig(inlineRegions, regionsFile);
+  const known = (id: string) => id === 'local' || regions.some((r) => r.id === id);
   const defaultRegion = text(env, 'DEFAULT_REGION') ?? 'local';
-  if (defaultRegion !== 'local' && !regions.some((r) => r.id === defaultRegion)) {
+  if (!known(defaultRegion)) {
     throw new ConfigError('DEFAULT_REGION', `"${defaultRegion}" is not a configured region`);
   }
+  const region = text(env, 'REGION') ?? (production ? undefined : 'all');
+  if (region === undefined) throw new ConfigError('REGION', 'is required in production: the id of the region this instance serves');
+  if (region === 'all' && production) throw new ConfigError('REGION', 'cannot be "all" in production: each instance serves its own region');
+  if (region !== 'all' && !known(region)) throw new ConfigError('REGION', `"${region}" is not a configured region (local, SIDECHART_REGIONS or SIDECHART_REGIONS_FILE)`);
+  const regionForwardUrls = parseForwardUrls(text(env, 'REGION_FORWARD_URLS'), production);
+  if (regionForwardUrls.has(region)) throw new ConfigError('REGION_FORWARD_URLS', `names this instance's own region "${region}"`);
 
   const allowHttpIssuers = bool(env, 'OIDC_ALLOW_HTTP_ISSUERS', !production);
   if (production && allowHttpIssuers) throw new ConfigError('OIDC_ALLOW_HTTP_ISSUERS', 'cannot be on in production');
@@ -445,7 +531,11 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     controlListenUrl: text(env, 'CONTROL_LISTEN_URL') === undefined ? null : postgresUrl('CONTROL_LISTEN_URL', text(env, 'CONTROL_LISTEN_URL')!),
     regions,
+    regionsFile,
+    fileRegionIds: regions.slice(inlineRegions.length).map((r) => r.id),
     defaultRegion,
+    region,
+    regionForwardUrls,
     dataDir: text(env, 'SIDECHART_DATA_DIR') ?? '.data',
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 5488, 1, 65535),
     trustedProxies: parseProxies(text(env, 'TRUSTED_PROXIES')),

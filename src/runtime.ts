@@ -7,7 +7,9 @@
 // dependencies (buildApp hands them out); nobody receives the whole runtime.
 import type { MigrationProvider } from 'kysely/migration';
 import type { Logger } from 'pino';
-import type { Config } from './config.ts';
+import { readRegionConfig, type Config } from './config.ts';
+import { listenOn, type Listener } from './infra/listener.ts';
+import { createRegionForwarder, type RegionForwarder } from './tenancy/forward.ts';
 import { openDatabases, type Databases } from './infra/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './infra/embedded-postgres.ts';
 import { createSecretBox, parseKeyring, type SecretBox } from './infra/crypto.ts';
@@ -15,8 +17,9 @@ import { resolveSecrets } from './infra/secrets.ts';
 import { createMailer, type Mailer } from './infra/mail.ts';
 import { createClinics, type Clinics } from './tenancy/clinic.ts';
 import { createTenantDirectory, listenForTenantChanges, type TenantDirectory } from './tenancy/directory.ts';
-import { migrateControl } from './tenancy/migrations.ts';
-import { createRegionService, type RegionService } from './tenancy/regions.ts';
+import { migrateControl, tenantMigrations } from './tenancy/migrations.ts';
+import { createClinicMover, type ClinicMover } from './tenancy/move.ts';
+import { createRegionService, REGIONS_CHANGED_CHANNEL, type RegionService } from './tenancy/regions.ts';
 import { createTenantService, type TenantService } from './tenancy/tenants.ts';
 import { createSessionCache, listenForAuthChanges, type SessionCache } from './auth/session/cache.ts';
 import { createSessionSweeper, type SessionSweeper } from './auth/session/sweeper.ts';
@@ -45,7 +48,18 @@ export interface Runtime {
   clinics: Clinics;
   tenants: TenantService;
   regions: RegionService;
+  /** Moves a clinic between regions, step by step, resumable (tenancy/move.ts): the CLI's. */
+  mover: ClinicMover;
   secrets: { sessionSecret: string; box: SecretBox };
+  /** Whether this instance serves a region's clinics (REGION; `all` in development serves every one). */
+  serves(regionId: string): boolean;
+  /** Sends a request for a clinic of another region there (tenancy/forward.ts); null when serving all. */
+  forwarder: RegionForwarder | null;
+  /**
+   * Reads the regions file again and opens a pool for each region configured since start (and,
+   * when listening and served here, its session listener). Runs on every `regions add` (NOTIFY).
+   */
+  refreshRegions(): string[];
   /** Signed-in sessions in process; used only for regions whose changes this process hears (listen). */
   sessionCache: SessionCache;
   /** Deletes expired sessions of every clinic, a bounded batch a minute (running when listen is on). */
@@ -104,19 +118,58 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         onError: (error) => log.warn({ err: error }, 'tenant change listener lost its connection'),
       })
     : null;
-  // Each region's sessions live in its own database, so each region's changes are heard there.
+  const serves = (regionId: string) => config.region === 'all' || regionId === config.region;
+  // Each region's sessions live in its own database, so each region's changes are heard there; an
+  // instance hears only the regions it serves. Boot does not wait for them: until a listener is
+  // connected the cache does not trust that region (auth/session/cache.ts), so a region that is
+  // down at boot costs its own clinics a database read per request, and delays nobody.
   const sessionCache = createSessionCache(config.sessionCache);
-  const sessionListeners = options.listen
-    ? [...databases.regions.values()].map((region) =>
-        listenForAuthChanges({
-          regionId: region.id,
-          connectionString: region.id === 'local' ? (config.controlListenUrl ?? controlUrl) : regionUrl(config, region.id),
-          cache: sessionCache,
-          onError: (error) => log.warn({ err: error, region: region.id }, 'session change listener lost its connection'),
-        }),
-      )
-    : [];
-  const clinics = createClinics({ directory, regions: databases.regions });
+  const sessionListeners = new Map<string, Listener>();
+  const listenToRegion = (regionId: string, url: string) => {
+    if (!options.listen || !serves(regionId) || sessionListeners.has(regionId)) return;
+    sessionListeners.set(
+      regionId,
+      listenForAuthChanges({
+        regionId,
+        connectionString: url,
+        cache: sessionCache,
+        onError: (error) => log.warn({ err: error, region: regionId }, 'session change listener lost its connection'),
+      }),
+    );
+  };
+  listenToRegion('local', config.controlListenUrl ?? controlUrl);
+  for (const region of config.regions) listenToRegion(region.id, region.listenUrl ?? region.databaseUrl);
+  const refreshRegions = (): string[] => {
+    const added: string[] = [];
+    for (const region of readRegionConfig([], config.regionsFile)) {
+      if (databases.regions.has(region.id)) continue;
+      databases.addRegion(region);
+      listenToRegion(region.id, region.listenUrl ?? region.databaseUrl);
+      added.push(region.id);
+    }
+    if (added.length > 0) log.info({ regions: added, event: 'regions_added' }, 'regions added from the regions file');
+    return added;
+  };
+  // `sidechart regions add` announces a region; this process opens its pool without a restart.
+  const regionListener = options.listen
+    ? listenOn({
+        connectionString: config.controlListenUrl ?? controlUrl,
+        channel: REGIONS_CHANGED_CHANNEL,
+        applicationName: `${options.applicationName}-regions`,
+        onNotification: () => {
+          try {
+            refreshRegions();
+          } catch (error) {
+            log.error({ err: error }, 'the regions file could not be read again; new regions wait for a restart');
+          }
+        },
+        onConnected: () => {},
+        onLost: () => {},
+        onError: (error) => log.warn({ err: error }, 'region change listener lost its connection'),
+      })
+    : null;
+  const forwarder = config.region === 'all' ? null : createRegionForwarder({ ownRegion: config.region, targets: config.regionForwardUrls, timeoutMs: config.oidc.httpTimeoutMs });
+  const clinics = createClinics({ directory, regions: databases.regions, serves });
   const sessionSweeper = createSessionSweeper({ control: databases.control, clinics, log, intervalMs: 60_000, clinicsPerTick: 200, rowsPerClinic: 1_000 });
   const tenants = createTenantService({
     control: databases.control,
@@ -125,7 +178,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     defaultRegion: config.defaultRegion,
     ...(options.tenantMigrations ? { tenantMigrations: options.tenantMigrations } : {}),
   });
-  const regions = createRegionService({ control: databases.control, regions: databases.regions });
+  const regions = createRegionService({ control: databases.control, controlPool: databases.controlPool, regions: databases.regions, refresh: () => refreshRegions(), fileRegionIds: config.fileRegionIds });
 
   const resolved = resolveSecrets(config);
   const secrets = { sessionSecret: resolved.sessionSecret, box: createSecretBox(parseKeyring(resolved.encryptionKeys)) };
@@ -154,7 +207,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     await patientSync.idle();
     await cliniko.close();
     await listener?.close();
-    await Promise.all(sessionListeners.map((l) => l.close()));
+    await regionListener?.close();
+    await Promise.all([...sessionListeners.values()].map((l) => l.close()));
+    await forwarder?.close();
     await databases.close();
     await embedded?.stop();
   };
@@ -164,7 +219,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       await regions.register();
     }
     if (listener) await listener.ready;
-    await Promise.all(sessionListeners.map((l) => l.ready));
+    if (regionListener) await regionListener.ready;
     if (options.listen) sessionSweeper.start();
   } catch (error) {
     await close();
@@ -180,6 +235,16 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clinics,
     tenants,
     regions,
+    mover: createClinicMover({
+      control: databases.control,
+      controlPool: databases.controlPool,
+      regions: databases.regions,
+      tenants,
+      provider: options.tenantMigrations ?? tenantMigrations(),
+    }),
+    serves,
+    forwarder,
+    refreshRegions,
     secrets,
     sessionCache,
     sessionSweeper,
@@ -202,10 +267,4 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     mailer,
     close,
   };
-}
-
-function regionUrl(config: Config, regionId: string): string {
-  const region = config.regions.find((r) => r.id === regionId);
-  if (!region) throw new Error(`region ${regionId} has a pool but no configuration`);
-  return region.databaseUrl;
 }

@@ -40,7 +40,7 @@ try {
   const metricsServer = Fastify({ logger: false });
   metricsServer.get('/metrics', async (_request, reply) => reply.type(app.metrics.contentType).send(await app.metrics.metrics()));
   // Which region is down and since when: for operators only, never on the public port.
-  await metricsServer.register(regionStatusRoutes, { databases: runtime.databases });
+  await metricsServer.register(regionStatusRoutes, { databases: runtime.databases, serves: runtime.serves });
   const requests = trackConnections(app.server);
   const scrapes = trackConnections(metricsServer.server);
 

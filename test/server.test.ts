@@ -51,6 +51,7 @@ t.test('production does not load src/dev/; development does', async (t) => {
   const production = await devModulesLoadedBy({
     ...common,
     SIDECHART_ENV: 'production',
+    REGION: 'local',
     PORT: String(await freePort()),
     METRICS_PORT: '0',
     CLINIKO_CONTACT_EMAIL: 'ops@sidechart.example',

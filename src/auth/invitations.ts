@@ -287,7 +287,8 @@ export async function invitationRoutes(fastify: FastifyInstance, options: Invita
     );
   }
 
-  app.get(INVITATION_PATH, { preHandler: requireTenant, schema: { querystring: TokenQuery } }, async (request, reply) => {
+  // Accepting writes a user: a read-only clinic says so before the form is filled in.
+  app.get(INVITATION_PATH, { preHandler: requireTenant, schema: { querystring: TokenQuery }, config: { whileReadOnly: 'sign-in' } }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);
     const token = request.query.token ?? '';
     const lookup = await findInvitation(db, tenant.id, token);
@@ -295,7 +296,7 @@ export async function invitationRoutes(fastify: FastifyInstance, options: Invita
     return sendForm(request, reply, lookup.invitation, token, { name: '', errors: {} });
   });
 
-  app.post(INVITATION_PATH, { preHandler: requireTenant, schema: { body: AcceptBody } }, async (request, reply) => {
+  app.post(INVITATION_PATH, { preHandler: requireTenant, schema: { body: AcceptBody }, config: { whileReadOnly: 'sign-in' } }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);
     const token = request.body.token ?? '';
     const lookup = await findInvitation(db, tenant.id, token);

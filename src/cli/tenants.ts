@@ -3,6 +3,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { tenantUrl } from '../infra/urls.ts';
 import type { TenantSummary } from '../tenancy/tenants.ts';
 import { bulkCreate, readBulkSource } from './bulk-create.ts';
+import { registerTenantArchiveCommands } from './tenant-archive.ts';
+import { registerTenantReadOnlyCommands } from './tenant-read-only.ts';
+import { registerTenantMoveCommands } from './tenant-move.ts';
 import { report, type CliContext } from './context.ts';
 import { cliErrors } from './errors.ts';
 
@@ -15,6 +18,7 @@ function describe(context: CliContext, t: TenantSummary): string {
   return [
     `${t.slug}  (${t.displayName})`,
     `  status:         ${t.status}${t.purgeAfter ? ` (purge after ${t.purgeAfter.toISOString()})` : ''}`,
+    `  read-only:      ${t.readOnlySince ? `since ${t.readOnlySince.toISOString()}${t.readOnlyReason ? ` (${t.readOnlyReason})` : ''}` : 'no'}`,
     `  region:         ${t.regionId}`,
     `  schema:         ${t.schemaName} at ${t.schemaVersion ?? 'no version'}`,
     ...(t.migrationError ? [`  last migration error: ${t.migrationError}`] : []),
@@ -26,6 +30,9 @@ function describe(context: CliContext, t: TenantSummary): string {
 
 export function registerTenantCommands(program: Command, context: CliContext): void {
   const tenants = program.command('tenants').description('create, list and change clinics (tenants)');
+  registerTenantArchiveCommands(tenants, context);
+  registerTenantReadOnlyCommands(tenants, context);
+  registerTenantMoveCommands(tenants, context);
 
   tenants
     .command('create [slug]')
@@ -115,29 +122,46 @@ export function registerTenantCommands(program: Command, context: CliContext): v
       report(context.io, opts.json, { purged: tenant.slug, schema: tenant.schemaName }, () => `purged clinic ${tenant.slug}: dropped schema ${tenant.schemaName}`);
     });
 
-  const regions = program.command('regions').description('list regions and choose where new clinics go');
+  const regions = program.command('regions').description('list, add and drain regions (where clinics\' data lives)');
   regions
     .command('list')
     .option('--json', 'print JSON')
-    .description('list regions with their clinic counts')
+    .description('list regions: whether they take new clinics, whether this configuration can reach them, their clinics')
     .action(async (opts: { json?: boolean }) => {
       const runtime = await context.runtime();
       const list = await runtime.regions.list();
       report(context.io, opts.json, list, () =>
         [
           'REGION'.padEnd(12) + 'NEW CLINICS'.padEnd(14) + 'CONFIGURED'.padEnd(12) + 'CLINICS',
-          ...list.map((r) => r.id.padEnd(12) + (r.acceptingTenants ? 'accepted' : 'closed').padEnd(14) + (r.configured ? 'yes' : 'NO').padEnd(12) + r.tenants),
+          ...list.map((r) => r.id.padEnd(12) + (r.acceptingTenants ? 'accepted' : 'drained').padEnd(14) + (r.configured ? 'yes' : 'NO').padEnd(12) + r.tenants),
         ].join('\n'),
       );
     });
-  for (const [verb, accepting] of [['open', true], ['close', false]] as const) {
+  regions
+    .command('add <id>')
+    .description('record a region whose connection URL is in the regions file (SIDECHART_REGIONS_FILE) or SIDECHART_REGIONS: checks that it answers and that clinic schemas can be created, then tells running instances')
+    .option('--drained', 'record it without placing new clinics there yet (undrain later)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { drained?: boolean; json?: boolean }) => {
+      const runtime = await context.runtime();
+      const added = await runtime.regions.add(id, { drained: opts.drained === true });
+      report(context.io, opts.json, added, () =>
+        [
+          `${added.recorded ? 'added' : 'already recorded:'} region ${added.id} (PostgreSQL ${added.serverVersion} answers; clinic schemas can be created)`,
+          `  new clinics: ${added.acceptingTenants ? 'accepted' : 'not yet (sidechart regions undrain ' + added.id + ')'}`,
+          '  running instances were told (they open its pool without a restart)',
+        ].join('\n'),
+      );
+    });
+  for (const [verb, alias, accepting] of [['drain', 'close', false], ['undrain', 'open', true]] as const) {
     regions
       .command(`${verb} <id>`)
-      .description(accepting ? 'place new clinics in this region again' : 'stop placing new clinics in this region')
+      .alias(alias)
+      .description(accepting ? 'place new clinics in this region again' : 'stop placing new clinics in this region (its clinics keep working; sign-up says it is not accepting)')
       .action(async (id: string) => {
         const runtime = await context.runtime();
-        await runtime.regions.setAccepting(id, accepting);
-        context.io.out(`region ${id}: new clinics ${accepting ? 'accepted' : 'no longer accepted'}`);
+        await (accepting ? runtime.regions.undrain(id) : runtime.regions.drain(id));
+        context.io.out(`region ${id}: new clinics ${accepting ? 'accepted' : 'no longer accepted (drained)'}`);
       });
   }
 }

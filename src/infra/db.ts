@@ -31,11 +31,27 @@ export interface TenantsTable {
   suspended_at: Date | null;
   deleted_at: Date | null;
   purge_after: Date | null;
+  /** Set while the clinic is read-only (a move between regions); null when writable. */
+  read_only_since: Date | null;
+  read_only_reason: string | null;
+}
+
+export type MovePhase = 'started' | 'read_only' | 'copied' | 'switched';
+
+export interface TenantMovesTable {
+  tenant_id: string;
+  from_region: string;
+  to_region: string;
+  phase: MovePhase;
+  copied_audit_id: string | null;
+  started_at: ColumnType<Date, never, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 
 export interface ControlDatabase {
   'control.regions': RegionsTable;
   'control.tenants': TenantsTable;
+  'control.tenant_moves': TenantMovesTable;
 }
 
 export type ControlDb = Kysely<ControlDatabase>;
@@ -129,7 +145,10 @@ export function kyselyOn<DB>(pool: pg.Pool): Kysely<DB> {
 export interface Databases {
   control: ControlDb;
   controlPool: pg.Pool;
+  /** Every configured region's pool (pg pools connect on first use). Grows when a region is added. */
   regions: Map<string, Region>;
+  /** Opens a pool for a region configured since start (`sidechart regions add`); keeps an existing one. */
+  addRegion(region: { id: string; databaseUrl: string }): Region;
   close(): Promise<void>;
 }
 
@@ -144,15 +163,21 @@ export function openDatabases(options: {
   const controlPool = createPool({ ...options, url: options.controlUrl });
   const regions = new Map<string, Region>();
   regions.set('local', { id: 'local', pool: controlPool, db: kyselyOn(controlPool) });
-  for (const region of options.regions) {
+  const addRegion = (region: { id: string; databaseUrl: string }): Region => {
+    const existing = regions.get(region.id);
+    if (existing) return existing;
     const pool = createPool({ ...options, url: region.databaseUrl });
-    regions.set(region.id, { id: region.id, pool, db: kyselyOn(pool) });
-  }
+    const added = { id: region.id, pool, db: kyselyOn(pool) };
+    regions.set(region.id, added);
+    return added;
+  };
+  for (const region of options.regions) addRegion(region);
   const control = kyselyOn<ControlDatabase>(controlPool);
   return {
     control,
     controlPool,
     regions,
+    addRegion,
     async close() {
       // Kysely.destroy() ends the pool it was given; end each pool exactly once.
       for (const region of regions.values()) {

@@ -1,5 +1,6 @@
 // Liveness and readiness. The public listener answers /healthz and /readyz on any host (load
-// balancers probe by IP) with a status only: which regions exist and which one is down is no
+// balancers probe by IP) with a status only; ready means the control plane and the instance's own
+// region answer (another region's outage is not this instance's): which regions exist and which one is down is no
 // business of the internet. The detail (each region, whether it answers, since when it has not) is
 // for operators, on the metrics listener: `regionStatusRoutes` there, and the
 // sidechart_region_up gauge (metrics.ts).
@@ -11,6 +12,12 @@ import { answerUnderPressure } from './load.ts';
 
 export interface HealthOptions {
   databases: Databases;
+  /**
+   * The regions whose databases this instance's readiness depends on (REGION; every region when
+   * it serves all). One region's outage takes only its own instances out of their load balancers.
+   * The control plane always counts. Default: every region.
+   */
+  serves?: (regionId: string) => boolean;
   timeoutMs?: number;
 }
 
@@ -74,11 +81,23 @@ export async function healthRoutes(fastify: FastifyInstance, options: HealthOpti
   });
 
   app.get('/readyz', { config: { anyHost: true }, schema: { response: { 200: Ready, 503: Ready } } }, async (_request, reply) => {
-    const checks = await checkRegions(options.databases, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
-    const ready = checks.every((c) => c.ok);
+    const ready = await isReady(options);
     reply.header('cache-control', 'no-store');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable' });
   });
+}
+
+/**
+ * Ready when the control plane and every region this instance serves answer. Regions served
+ * elsewhere are not pinged here at all (their status is the SRE endpoint's business).
+ */
+export async function isReady(options: HealthOptions): Promise<boolean> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const serves = options.serves ?? (() => true);
+  const { databases } = options;
+  const pools = new Set([databases.controlPool, ...[...databases.regions.values()].filter((r) => serves(r.id)).map((r) => r.pool)]);
+  const answers = await Promise.all([...pools].map((pool) => ping(pool, timeoutMs)));
+  return answers.every(Boolean);
 }
 
 /**
@@ -90,7 +109,10 @@ export async function regionStatusRoutes(fastify: FastifyInstance, options: Heal
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/readyz/regions', { schema: { response: { 200: RegionStatus, 503: RegionStatus } } }, async (_request, reply) => {
     const checks = await checkRegions(options.databases, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
-    const ready = checks.every((c) => c.ok);
+    // The status is this instance's readiness (as /readyz); the list is every region it knows.
+    const serves = options.serves ?? (() => true);
+    const controlUp = await ping(options.databases.controlPool, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const ready = controlUp && checks.every((c) => c.ok || !serves(c.region));
     reply.header('cache-control', 'no-store');
     return reply.code(ready ? 200 : 503).send({
       status: ready ? 'ready' : 'unavailable',

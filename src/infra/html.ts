@@ -4,7 +4,8 @@
 // The layout draws the signed-in chrome (clinic, user and role, sign-out, the admin link) on every
 // clinic page rendered through renderPage/sendPage, from the request itself: no route passes it and
 // none queries for it (request.user and request.tenant are already loaded; the sign-out form's
-// CSRF token is an HMAC). Anonymous visitors and the platform host get no chrome.
+// CSRF token is an HMAC). Anonymous visitors and the platform host get no chrome. A read-only
+// clinic's pages all say so at the top, for everyone (readOnlyNotice).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
@@ -39,6 +40,21 @@ export function pageChrome(request: FastifyRequest, reply: FastifyReply, token?:
   };
 }
 
+/** What every page of a read-only clinic says at the top (layout.eta): since when (UTC), and why. */
+export interface ReadOnlyNotice {
+  /** HH:MM, UTC. */
+  since: string;
+  /** The operator's words, shown instead of "while it is being moved"; null for those. */
+  reason: string | null;
+}
+
+/** The notice for this request's clinic: null unless it is read-only (tenancy/read-only.ts). */
+export function readOnlyNotice(request: FastifyRequest): ReadOnlyNotice | null {
+  const tenant = request.tenant;
+  if (!tenant || tenant.readOnlySince === null) return null;
+  return { since: tenant.readOnlySince.toISOString().slice(11, 16), reason: tenant.readOnlyReason };
+}
+
 /** Renders `<domain>/views/<name>` with its data, without chrome (pages outside a request). */
 export function render(template: string, data: Record<string, unknown>): string {
   return eta.render(`./${template}`, data);
@@ -52,7 +68,7 @@ export function render(template: string, data: Record<string, unknown>): string 
  */
 export function renderPage(reply: FastifyReply, template: string, data: Record<string, unknown>): string {
   const token = typeof data['csrfToken'] === 'string' && data['csrfToken'] !== '' ? data['csrfToken'] : undefined;
-  return render(template, { ...data, chrome: pageChrome(reply.request, reply, token) });
+  return render(template, { ...data, chrome: pageChrome(reply.request, reply, token), readOnly: readOnlyNotice(reply.request) });
 }
 
 /** True when the client asked for JSON rather than a page (API clients, scripts, tests). */

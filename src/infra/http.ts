@@ -23,16 +23,31 @@ const TITLES: Record<number, string> = {
   504: 'Timed out',
 };
 
+/**
+ * Reads a library error as one of ours, or returns null: how a domain names a failure that infra
+ * cannot know (tenancy/read-only.ts: a write refused by a read-only schema), without infra
+ * importing the domain.
+ */
+export type ErrorReading = (error: unknown) => AppError | null;
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Where an error page of this request offers to go back to (e.g. the clinic's sign-in page). */
     backLink: { href: string; label: string } | null;
   }
+  interface FastifyInstance {
+    /** Adds a reading to the one error handler, tried before its own (registered once, by a plugin). */
+    readErrorsWith(reading: ErrorReading): void;
+  }
 }
 
 /** Anything thrown, as the error we answer with. Library 4xx pass through; the rest is masked. */
-export function toAppError(error: unknown): AppError {
+export function toAppError(error: unknown, readings: readonly ErrorReading[] = []): AppError {
   if (isAppError(error)) return error;
+  for (const read of readings) {
+    const ours = read(error);
+    if (ours !== null) return Object.assign(ours, { cause: error });
+  }
   const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.validation) return httpErrors.invalidRequest(fastifyError.message ?? 'bad input');
   const status = typeof fastifyError.statusCode === 'number' ? fastifyError.statusCode : 500;
@@ -73,10 +88,14 @@ function send(request: FastifyRequest, reply: FastifyReply, problem: AppError): 
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.decorateRequest('backLink', null);
+  const readings: ErrorReading[] = [];
+  app.decorate('readErrorsWith', (reading: ErrorReading) => {
+    readings.push(reading);
+  });
   app.setErrorHandler((error, request, reply) => {
-    const problem = toAppError(error);
+    const problem = toAppError(error, readings);
     if (problem.code === 'database_unavailable') request.log.warn({ err: error, code: problem.code }, 'request failed: database unavailable');
-    else if (!isAppError(error) && problem.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    else if (!isAppError(error) && problem.code === httpErrors.internal.code) request.log.error({ err: error }, 'request failed');
     else {
       // Our own errors: the code, and for mapped library failures their cause as short lines only.
       const details = { code: problem.code, statusCode: problem.statusCode, ...(problem.cause === undefined ? {} : { cause: describeErrorChain(problem.cause) }) };

@@ -9,6 +9,8 @@
 // refreshed Cliniko record. Refused attempts are audited when someone is signed in (here, or at
 // another clinic whose session cookie came along); a visitor who is not signed in is only counted
 // and logged, so an anonymous click writes nothing to the database (the return path is a cookie).
+// While the clinic is read-only (tenancy/read-only.ts) Cliniko is not asked: a held record is shown
+// as it is, a patient not held gets the read-only page, and the audit event is the one write.
 //
 // POST /patients/:id/notes adds a Sidechart note (CSRF-checked by the auth plugin like every POST)
 // and writes the note and its audit event in one transaction.
@@ -22,6 +24,9 @@ import { requireUser } from '../auth/guards.ts';
 import { csrfToken } from '../auth/csrf.ts';
 import { renderPage, sendPage } from '../infra/html.ts';
 import { requireClinic, requireTenant } from '../tenancy/plugin.ts';
+import { isReadOnly } from '../tenancy/read-only.ts';
+import { tenancyErrors } from '../tenancy/errors.ts';
+import type { AppError } from '../infra/errors.ts';
 import { patientErrors } from './errors.ts';
 import { recordAudit, requestOrigin, type AuditEntry, type AuditWriter } from './audit.ts';
 import { addNote, checkNoteText, listNotes, NOTE_MAX_CHARACTERS } from './notes.ts';
@@ -111,7 +116,7 @@ export async function patientRoutes(fastify: FastifyInstance, options: PatientRo
         return requireUser(request, reply);
       }
 
-      const lookup = await sync.lookup(clinic, patientId, request.log);
+      const lookup = await sync.lookup(clinic, patientId, request.log, { readOnly: isReadOnly(clinic.tenant) });
       const page = await renderLookup(request, reply, lookup, patientId);
       try {
         await audit.record(clinic, {
@@ -126,6 +131,7 @@ export async function patientRoutes(fastify: FastifyInstance, options: PatientRo
         request.log.error({ err: error, event: 'audit_write_failed' }, 'could not record a patient view: page withheld');
         throw patientErrors.auditUnavailable();
       }
+      if (page.refusal) throw page.refusal;
       return reply
         .code(page.statusCode)
         .header('cache-control', 'no-store')
@@ -191,12 +197,16 @@ interface RenderedPage {
   detail: string | null;
   /** The patient whose record the page shows (the survivor of a merge), else the one asked for. */
   auditPatientId: string;
+  /** Audited, then answered by the error handler instead of `html` (a read-only clinic). */
+  refusal?: AppError;
 }
 
 async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup: PatientLookup, patientId: string): Promise<RenderedPage> {
   const { tenant } = requireClinic(request);
   const base = { clinicName: tenant.displayName, patientId };
   switch (lookup.kind) {
+    case 'read_only':
+      return { statusCode: 503, html: '', outcome: 'read_only', detail: null, auditPatientId: patientId, refusal: tenancyErrors.clinicReadOnly('new-patient') };
     case 'not_found':
       return {
         statusCode: 404,
@@ -251,6 +261,7 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
         survivorProblem: lookup.survivorProblem === null ? null : survivorProblemText(lookup.survivorProblem),
         notes: noteViews(notes, zone),
         noteMax: NOTE_MAX_CHARACTERS,
+        notesPaused: isReadOnly(tenant),
         csrfToken: csrfToken(request, reply),
       });
       const merged = lookup.mergedFrom.length > 0 ? `merged from ${lookup.mergedFrom.map((m) => m.cliniko_id).join(',')}; ` : '';
@@ -263,5 +274,6 @@ async function renderLookup(request: FastifyRequest, reply: FastifyReply, lookup
 function survivorProblemText(problem: string): string {
   if (problem === 'not_found') return 'Cliniko has no such patient.';
   if (problem === 'not_connected') return 'Cliniko is not connected.';
+  if (problem === 'read_only') return 'fetching it from Cliniko is paused while this clinic is read-only.';
   return syncFailureText(problem);
 }

@@ -19,6 +19,8 @@
 //   the page says which record was merged into it. Only the ID is taken from that link: the record
 //   is fetched from the configured API base, never from a host named in a response.
 // - archived (or deleted) in Cliniko: shown, marked as such.
+// - a read-only clinic (moving between regions, tenancy/read-only.ts): nothing is asked of Cliniko,
+//   since nothing could be stored; a stale held record is shown as it is, one not held is refused.
 // Concurrent views of one patient share one refresh (and so one upstream call and one write),
 // including views that checked the table just before the refresh stored its result; the client
 // coalesces per API key as well. Failures never remove or overwrite what is held.
@@ -49,7 +51,9 @@ export type SyncState =
   | { state: 'fetched' }
   | { state: 'refreshing' }
   | { state: 'refresh_failed'; kind: SyncFailureKind }
-  | { state: 'not_connected' };
+  | { state: 'not_connected' }
+  /** Held and not refreshed: the clinic is read-only (tenancy/read-only.ts), so nothing is stored. */
+  | { state: 'read_only' };
 
 export interface FoundPatient {
   patient: PatientRow;
@@ -64,9 +68,11 @@ export type PatientLookup =
       /** Records merged (in Cliniko) into the one shown, in the order they were followed. */
       mergedFrom: PatientRow[];
       /** Set when a merged record's survivor could not be loaded: the merged record is shown. */
-      survivorProblem: SyncFailureKind | 'not_found' | 'not_connected' | null;
+      survivorProblem: SyncFailureKind | 'not_found' | 'not_connected' | 'read_only' | null;
     }
   | { kind: 'not_found' }
+  /** Not held, and the clinic is read-only: fetching it would store it. */
+  | { kind: 'read_only' }
   | { kind: 'not_connected' }
   | { kind: 'unavailable'; failure: SyncFailureKind; stillTrying: boolean };
 
@@ -157,9 +163,11 @@ export function createPatientSync(deps: PatientSyncDeps) {
   type Step = ({ kind: 'found' } & FoundPatient) | Exclude<PatientLookup, { kind: 'found' }>;
 
   /** One record: held, fetched or refreshed, according to the policy above. */
-  async function obtain(scope: Work, id: string, budgetMs: number): Promise<Step> {
+  async function obtain(scope: Work, id: string, budgetMs: number, readOnly: boolean): Promise<Step> {
     const held = await findPatient(scope, id);
     if (held && isFresh(held)) return { kind: 'found', patient: held, sync: { state: 'fresh' } };
+    // No Cliniko call at all: its answer could not be stored (nor a failure recorded).
+    if (readOnly) return held ? { kind: 'found', patient: held, sync: { state: 'read_only' } } : { kind: 'read_only' };
     if (held && failedRecently(held)) {
       return { kind: 'found', patient: held, sync: { state: 'refresh_failed', kind: held.sync_error as SyncFailureKind } };
     }
@@ -189,15 +197,16 @@ export function createPatientSync(deps: PatientSyncDeps) {
   return {
     /**
      * The patient to show for this Cliniko ID, following merges to the surviving record. The
-     * whole lookup, merges included, stays within the fetch budget.
+     * whole lookup, merges included, stays within the fetch budget. While the clinic is read-only
+     * only what is held is shown, and nothing is asked of Cliniko.
      */
-    async lookup(clinic: ClinicScope, patientId: string, log: FastifyBaseLogger): Promise<PatientLookup> {
+    async lookup(clinic: ClinicScope, patientId: string, log: FastifyBaseLogger, options: { readOnly?: boolean } = {}): Promise<PatientLookup> {
       const scope: Work = { db: clinic.db, schemaName: clinic.schemaName, log };
       const started = now();
       const followed: FoundPatient[] = [];
       let id = patientId;
       for (;;) {
-        const step = await obtain(scope, id, settings.fetchBudgetMs - (now() - started));
+        const step = await obtain(scope, id, settings.fetchBudgetMs - (now() - started), options.readOnly === true);
         if (step.kind !== 'found') {
           const merged = followed.pop();
           if (merged === undefined) return step;

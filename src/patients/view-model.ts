@@ -148,6 +148,8 @@ export function syncBanner(sync: SyncState): SyncBanner | null {
       return { tone: 'warning', text: 'Cliniko is not connected for this clinic, so this record cannot be refreshed. An administrator can connect it.' };
     case 'refresh_failed':
       return { tone: 'warning', text: `Could not refresh from Cliniko: ${syncFailureText(sync.kind)} Showing what Sidechart holds.` };
+    case 'read_only':
+      return { tone: 'info', text: 'Not refreshed from Cliniko, because this clinic is read-only for a few minutes while it is being moved: this is what Sidechart holds.' };
   }
 }
 

@@ -25,7 +25,7 @@ export async function signupClinicHostRoutes(fastify: FastifyInstance, options: 
 
   app.get(
     SIGNUP_COMPLETE_PATH,
-    { preHandler: requireTenant, schema: { querystring: Type.Object({ token: Type.String({ maxLength: 4096 }) }) }, config: signInRateLimit(options.signInPerMinute) },
+    { preHandler: requireTenant, schema: { querystring: Type.Object({ token: Type.String({ maxLength: 4096 }) }) }, config: { ...signInRateLimit(options.signInPerMinute), whileReadOnly: 'sign-in' } },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
       reply.header('cache-control', 'no-store');

@@ -111,6 +111,7 @@ async function sendSignupPage(request: FastifyRequest, reply: FastifyReply, opti
       baseDomain,
       csrfToken: csrfToken(request, reply),
       providers: choices,
+      drainedRegions: await options.signup.drainedRegions(),
       ...state,
       errorList,
     },

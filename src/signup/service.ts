@@ -75,6 +75,12 @@ export function createSignupService(deps: SignupServiceDeps) {
     return all.filter((r) => r.acceptingTenants && r.configured).map((r) => describeRegion(r.id));
   }
 
+  /** Regions drained by an operator (`sidechart regions drain`): the page says they take no new clinics. */
+  async function drainedRegions(): Promise<RegionChoice[]> {
+    const all = await regions.list();
+    return all.filter((r) => !r.acceptingTenants && r.configured).map((r) => describeRegion(r.id));
+  }
+
   async function removeClinic(slug: string, log: FastifyBaseLogger | undefined): Promise<void> {
     try {
       await tenants.delete(slug, 0);
@@ -87,6 +93,7 @@ export function createSignupService(deps: SignupServiceDeps) {
 
   const service = {
     openRegions,
+    drainedRegions,
     suggestSlug,
 
     async signUp(input: SignupInput, options: { log?: FastifyBaseLogger; origin?: RequestOrigin } = {}): Promise<SignupResult> {

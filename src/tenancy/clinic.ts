@@ -49,7 +49,24 @@ export type OpenPurpose =
  */
 const HANDLES_PER_REGION = 1_000;
 
-export function createClinics(deps: { directory: TenantDirectory; regions: ReadonlyMap<string, Region> }) {
+export interface ClinicsDeps {
+  directory: TenantDirectory;
+  regions: ReadonlyMap<string, Region>;
+  /**
+   * Whether this instance serves a region's clinics (REGION). Visitors of a clinic elsewhere are
+   * refused with `otherRegion` (the request hook forwards them), and a session naming such a
+   * clinic reads as none: while serving a request, an instance never touches another region's
+   * clinic data. Operators (CLI, provisioning) are not bound by it. Default: every region.
+   */
+  serves?: (regionId: string) => boolean;
+}
+
+export function createClinics(deps: ClinicsDeps) {
+  const serves = deps.serves ?? (() => true);
+  // Where each recently opened clinic's schema lives now. A session ID names the region its session
+  // was created in (auth/session/id.ts); after a move (move.ts) the schema, with the same name and
+  // its sessions, is in another region, and this says which. Bounded like every cache here.
+  const regionOfSchema = new LRUCache<string, string>({ max: 50_000 });
   // A scoped handle holds no state of its own (a Kysely instance with a plugin over the region's
   // pool), so one per schema can be shared by every request; bounded like every cache here.
   const handles = new Map<Region, LRUCache<string, TenantDb>>();
@@ -75,8 +92,10 @@ export function createClinics(deps: { directory: TenantDirectory; regions: Reado
   }
 
   function scopeOf(tenant: TenantRecord, purpose: OpenPurpose): Clinic {
+    if (purpose.for === 'visitor' && !serves(tenant.regionId)) throw Object.assign(tenancyErrors.otherRegion(), { regionId: tenant.regionId });
     const region = deps.regions.get(tenant.regionId);
     if (!region) throw purpose.for === 'visitor' ? tenancyErrors.regionUnavailable() : tenancyErrors.regionNotConfigured(tenant.slug, tenant.regionId);
+    if (regionOfSchema.get(tenant.schemaName) !== tenant.regionId) regionOfSchema.set(tenant.schemaName, tenant.regionId);
     return { tenant, db: handleFor(region, tenant.schemaName), schemaName: tenant.schemaName };
   }
 
@@ -96,13 +115,16 @@ export function createClinics(deps: { directory: TenantDirectory; regions: Reado
     },
 
     /**
-     * The scope a session ID names (the session store gets no request). Null for a region this
-     * instance has no pool for or a malformed schema: such a session reads as "none".
+     * The scope a session ID names (the session store gets no request), in the region where its
+     * schema lives now (the clinic was opened for this request first, so that is known; a clinic
+     * moved since the session began is found in its new region). Null for a region this instance
+     * does not serve or has no pool for, or a malformed schema: such a session reads as "none".
      */
-    scopeAt(location: { regionId: string; schemaName: string }): ClinicScope | null {
-      const region = deps.regions.get(location.regionId);
-      if (!region || !isTenantSchemaName(location.schemaName)) return null;
-      return { db: handleFor(region, location.schemaName), schemaName: location.schemaName };
+    scopeAt(location: { regionId: string; schemaName: string }): (ClinicScope & { regionId: string }) | null {
+      const regionId = regionOfSchema.get(location.schemaName) ?? location.regionId;
+      const region = deps.regions.get(regionId);
+      if (!region || !serves(regionId) || !isTenantSchemaName(location.schemaName)) return null;
+      return { db: handleFor(region, location.schemaName), schemaName: location.schemaName, regionId };
     },
   };
 }

@@ -21,6 +21,10 @@ export interface TenantRecord {
   regionId: string;
   schemaName: string;
   status: TenantStatus;
+  /** Since when the clinic is read-only (moving between regions); null when writable. */
+  readOnlySince: Date | null;
+  /** Shown to staff instead of "while it is being moved", when the operator gave one. */
+  readOnlyReason: string | null;
 }
 
 /** lru-cache holds no null values: a miss is cached as an entry without a tenant. */
@@ -48,7 +52,7 @@ export function createTenantDirectory(options: TenantDirectoryOptions) {
   async function load(slug: string): Promise<TenantRecord | null> {
     const row = await options.control
       .selectFrom('control.tenants')
-      .select(['id', 'slug', 'display_name', 'region_id', 'schema_name', 'status'])
+      .select(['id', 'slug', 'display_name', 'region_id', 'schema_name', 'status', 'read_only_since', 'read_only_reason'])
       .where('slug', '=', slug)
       .executeTakeFirst();
     if (!row) return null;
@@ -59,6 +63,8 @@ export function createTenantDirectory(options: TenantDirectoryOptions) {
       regionId: row.region_id,
       schemaName: row.schema_name,
       status: row.status,
+      readOnlySince: row.read_only_since,
+      readOnlyReason: row.read_only_reason,
     };
   }
 

@@ -222,3 +222,17 @@ async function migrateOne(
     return { ...base, outcome: 'failed', version: null, error: message };
   }
 }
+
+/**
+ * Like migrateTenantSchema, but stops at `version` (a migration name the provider knows) instead of
+ * the latest: an import builds the schema its rows were exported from, loads them, then migrates
+ * the rest of the way. The same bookkeeping and checks (a migrateTenantSchema over the migrations
+ * up to `version`), so a schema past `version` is refused, not rolled back.
+ */
+export async function migrateTenantSchemaTo(region: Region, schemaName: string, provider: MigrationProvider, version: string, options: TenantMigrationOptions = {}): Promise<string> {
+  const migrations = await provider.getMigrations();
+  if (migrations[version] === undefined) throw new Error(`no tenant migration "${version}" in this version of Sidechart`);
+  const upTo = Object.fromEntries(Object.entries(migrations).filter(([name]) => name <= version));
+  await migrateTenantSchema(region, schemaName, { getMigrations: async () => upTo }, options);
+  return version;
+}

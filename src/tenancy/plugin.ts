@@ -4,7 +4,8 @@
 // schema, and nothing else can reach tenant tables. Refusals are thrown: the one error handler
 // answers them.
 import fp from 'fastify-plugin';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { otherRegionOf, type RegionForwarder } from './forward.ts';
 import { httpErrors } from '../infra/errors.ts';
 import { absoluteFormHost, hostHeaderCount, originForm, parseHost } from './host.ts';
 import type { Clinic, Clinics } from './clinic.ts';
@@ -25,6 +26,10 @@ declare module 'fastify' {
     /** The clinic's scoped handle: queries through it can only touch the clinic's own schema. */
     clinic: Clinic | null;
   }
+  interface FastifyInstance {
+    /** For routes off clinic hosts that open a clinic (the auth host): see forwardElsewhere. */
+    regionForwarder: RegionForwarder | null;
+  }
   interface FastifyContextConfig {
     /** Route answers on any host, without tenant resolution (health checks). */
     anyHost?: boolean;
@@ -34,12 +39,15 @@ declare module 'fastify' {
 export interface TenancyPluginOptions {
   baseDomains: readonly string[];
   clinics: Clinics;
+  /** Sends requests for clinics of other regions there (forward.ts); null: serves every region. */
+  forwarder?: RegionForwarder | null;
 }
 
 async function tenancy(app: FastifyInstance, options: TenancyPluginOptions): Promise<void> {
   app.decorateRequest('site', null);
   app.decorateRequest('tenant', null);
   app.decorateRequest('clinic', null);
+  app.decorate('regionForwarder', options.forwarder ?? null);
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config.anyHost) return;
@@ -60,6 +68,8 @@ async function tenancy(app: FastifyInstance, options: TenancyPluginOptions): Pro
     try {
       clinic = await options.clinics.open(resolution.slug, { for: 'visitor' });
     } catch (error) {
+      const forwarded = await forwardElsewhere(request, reply, error);
+      if (forwarded !== null) return forwarded;
       if ((error as { code?: unknown }).code === tenancyErrors.directoryUnavailable.code) request.log.error({ err: (error as Error).cause }, 'tenant directory unavailable');
       if ((error as { code?: unknown }).code === tenancyErrors.regionUnavailable.code) request.log.error({ slug: resolution.slug }, 'tenant placed in a region this instance has no pool for');
       throw error;
@@ -73,6 +83,18 @@ async function tenancy(app: FastifyInstance, options: TenancyPluginOptions): Pro
 }
 
 export const tenancyPlugin = fp(tenancy, { name: 'sidechart-tenancy', fastify: '5.x' });
+
+/**
+ * When `error` says the clinic lives in another region (clinic.ts), forwards this request there and
+ * resolves to the reply; null when the error is another one or the request cannot be forwarded
+ * (then the caller throws the error: the 421 page).
+ */
+export async function forwardElsewhere(request: FastifyRequest, reply: FastifyReply, error: unknown): Promise<FastifyReply | null> {
+  const regionId = otherRegionOf(error);
+  const forwarder = request.server.regionForwarder;
+  if (regionId === null || forwarder === null || !forwarder.canForward(request, regionId)) return null;
+  return forwarder.forward(request, reply, regionId);
+}
 
 /**
  * For routes that only make sense on a clinic's host: 404 elsewhere. Returns the clinic, so a

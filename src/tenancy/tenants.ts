@@ -12,6 +12,9 @@ import { notifyTenantChanged } from './directory.ts';
 
 export const DELETE_GRACE_DAYS = 30;
 
+/** Longest reason for read-only that staff are shown (and the control plane accepts). */
+export const READ_ONLY_REASON_MAX = 200;
+
 export interface TenantServiceDeps {
   control: ControlDb;
   controlPool: pg.Pool;
@@ -33,17 +36,20 @@ export interface TenantSummary {
   suspendedAt: Date | null;
   deletedAt: Date | null;
   purgeAfter: Date | null;
+  /** Since when the clinic is read-only (setReadOnly); null when writable. */
+  readOnlySince: Date | null;
+  readOnlyReason: string | null;
 }
 
 const summaryColumns = [
   'id', 'slug', 'display_name', 'region_id', 'schema_name', 'status', 'schema_version', 'migration_error',
-  'created_at', 'suspended_at', 'deleted_at', 'purge_after',
+  'created_at', 'suspended_at', 'deleted_at', 'purge_after', 'read_only_since', 'read_only_reason',
 ] as const;
 
 type SummaryRow = {
   id: string; slug: string; display_name: string; region_id: string; schema_name: string; status: TenantStatus;
   schema_version: string | null; migration_error: string | null; created_at: Date; suspended_at: Date | null;
-  deleted_at: Date | null; purge_after: Date | null;
+  deleted_at: Date | null; purge_after: Date | null; read_only_since: Date | null; read_only_reason: string | null;
 };
 
 function toSummary(row: SummaryRow): TenantSummary {
@@ -60,6 +66,8 @@ function toSummary(row: SummaryRow): TenantSummary {
     suspendedAt: row.suspended_at,
     deletedAt: row.deleted_at,
     purgeAfter: row.purge_after,
+    readOnlySince: row.read_only_since,
+    readOnlyReason: row.read_only_reason,
   };
 }
 
@@ -90,6 +98,59 @@ export function createTenantService(deps: TenantServiceDeps) {
     return toSummary(row);
   }
 
+  /**
+   * Creates a tenant whose schema `build` makes (migrations for `create`, an archive's rows for an
+   * import): the unique slug in the control plane decides concurrent creations (exactly one wins),
+   * the tenant is `provisioning` while `build` runs and turns `active` at the version it returns.
+   * Any failure drops the schema and the control row, so nothing is left half-created (should the
+   * drop itself fail, the tenant is left `deleted`, for `purge --force`). A crash in between leaves
+   * it `provisioning`, which answers 503 and which `sidechart migrate` finishes.
+   */
+  async function createFrom(
+    input: { slug: string; displayName?: string; regionId?: string },
+    build: (target: { id: string; schemaName: string; region: Region; migrations: MigrationProvider }) => Promise<string | null>,
+  ): Promise<TenantSummary> {
+    const slug = input.slug.trim().toLowerCase();
+    const check = checkSlug(slug);
+    if (!check.ok) throw tenancyErrors.invalidSlug(input.slug, check.reason);
+    const regionId = input.regionId ?? deps.defaultRegion;
+    const region = deps.regions.get(regionId);
+    const regionRow = await deps.control.selectFrom('control.regions').select(['id', 'accepting_tenants']).where('id', '=', regionId).executeTakeFirst();
+    if (!region || !regionRow) throw tenancyErrors.unknownRegion(regionId);
+    if (!regionRow.accepting_tenants) throw tenancyErrors.regionClosed(regionId);
+    const displayName = input.displayName?.trim() || slug;
+    if (displayName.length > 200) throw tenancyErrors.invalidName();
+    let id: string;
+    try {
+      const next = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('control.tenants', 'id')) as id`.execute(deps.control);
+      id = next.rows[0]!.id;
+      await deps.control
+        .insertInto('control.tenants')
+        .values({ id, slug, display_name: displayName, region_id: regionId, schema_name: `t_${id}`, status: 'provisioning' })
+        .execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw tenancyErrors.tenantExists(slug);
+      throw error;
+    }
+    await notify(slug);
+    try {
+      const version = await build({ id, schemaName: `t_${id}`, region, migrations: provider });
+      await deps.control.updateTable('control.tenants').set({ status: 'active', schema_version: version, updated_at: new Date() }).where('id', '=', id).execute();
+    } catch (error) {
+      try {
+        await sql`drop schema if exists ${sql.id(`t_${id}`)} cascade`.execute(region.db);
+        await deps.control.deleteFrom('control.tenants').where('id', '=', id).where('status', '=', 'provisioning').execute();
+      } catch {
+        const now = new Date();
+        await deps.control.updateTable('control.tenants').set({ status: 'deleted', deleted_at: now, purge_after: now, updated_at: now }).where('id', '=', id).execute().catch(() => {});
+      }
+      await notify(slug).catch(() => {});
+      throw error;
+    }
+    await notify(slug);
+    return find(slug);
+  }
+
   return {
     find,
 
@@ -106,58 +167,40 @@ export function createTenantService(deps: TenantServiceDeps) {
       return rows.map(toSummary);
     },
 
-    /**
-     * Creates a tenant: the unique slug in the control plane decides concurrent creations (exactly
-     * one wins), the schema and its tables are built in one transaction, and the tenant turns
-     * `active` only when that has committed. A crash in between leaves it `provisioning`, which
-     * answers 503 and which `sidechart migrate` finishes.
-     */
-    async create(input: { slug: string; displayName?: string; regionId?: string }): Promise<TenantSummary> {
-      const slug = input.slug.trim().toLowerCase();
-      const check = checkSlug(slug);
-      if (!check.ok) throw tenancyErrors.invalidSlug(input.slug, check.reason);
-      const regionId = input.regionId ?? deps.defaultRegion;
-      const region = deps.regions.get(regionId);
-      const regionRow = await deps.control.selectFrom('control.regions').select(['id', 'accepting_tenants']).where('id', '=', regionId).executeTakeFirst();
-      if (!region || !regionRow) throw tenancyErrors.unknownRegion(regionId);
-      if (!regionRow.accepting_tenants) throw tenancyErrors.regionClosed(regionId);
-      const displayName = input.displayName?.trim() || slug;
-      if (displayName.length > 200) throw tenancyErrors.invalidName();
-
-      let id: string;
-      try {
-        const next = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('control.tenants', 'id')) as id`.execute(deps.control);
-        id = next.rows[0]!.id;
-        await deps.control
-          .insertInto('control.tenants')
-          .values({ id, slug, display_name: displayName, region_id: regionId, schema_name: `t_${id}`, status: 'provisioning' })
-          .execute();
-      } catch (error) {
-        if (isUniqueViolation(error)) throw tenancyErrors.tenantExists(slug);
-        throw error;
-      }
-      await notify(slug);
-
-      try {
-        const version = await migrateTenantSchema(region, `t_${id}`, provider);
-        await deps.control
-          .updateTable('control.tenants')
-          .set({ status: 'active', schema_version: version, updated_at: new Date() })
-          .where('id', '=', id)
-          .execute();
-      } catch (error) {
-        // Nothing was built (one transaction): give the slug back rather than leave a husk.
-        await deps.control.deleteFrom('control.tenants').where('id', '=', id).where('status', '=', 'provisioning').execute();
-        await notify(slug);
-        throw error;
-      }
-      await notify(slug);
-      return find(slug);
+    /** Creates a tenant: its schema and tables built by the migrations in one transaction (createFrom). */
+    create(input: { slug: string; displayName?: string; regionId?: string }): Promise<TenantSummary> {
+      return createFrom(input, ({ region, schemaName, migrations }) => migrateTenantSchema(region, schemaName, migrations));
     },
+
+    createFrom,
 
     suspend: (slug: string) => setStatus(slug, ['active'], 'suspended', { suspended_at: new Date() }),
 
     resume: (slug: string) => setStatus(slug, ['suspended'], 'active', { suspended_at: null }),
+
+    /**
+     * Makes a clinic read-only (while it moves between regions; tenancy/read-only.ts) or writable
+     * again, and announces it: every instance refuses or allows changes at once, not after a TTL.
+     * Idempotent: a clinic already read-only keeps the time it became so, and its reason unless a
+     * new one is given. The schema's own triggers (freezeSchema) are the move's business, not this.
+     */
+    async setReadOnly(slug: string, readOnly: boolean, reason?: string): Promise<TenantSummary> {
+      const text = reason?.trim() || null;
+      if (text !== null && text.length > READ_ONLY_REASON_MAX) throw tenancyErrors.readOnlyReasonTooLong(READ_ONLY_REASON_MAX);
+      const row = await deps.control
+        .updateTable('control.tenants')
+        .set(
+          readOnly
+            ? { read_only_since: sql<Date>`coalesce(read_only_since, now())`, read_only_reason: text ?? sql<string | null>`read_only_reason`, updated_at: new Date() }
+            : { read_only_since: null, read_only_reason: null, updated_at: new Date() },
+        )
+        .where('slug', '=', slug)
+        .returning(summaryColumns)
+        .executeTakeFirst();
+      if (!row) throw tenancyErrors.tenantNotFound(slug);
+      await notify(slug);
+      return toSummary(row);
+    },
 
     /** Soft delete: the clinic disappears at once; its schema is kept for the grace period. */
     delete(slug: string, graceDays = DELETE_GRACE_DAYS) {
@@ -185,6 +228,7 @@ export function createTenantService(deps: TenantServiceDeps) {
       await notify(slug);
       return tenant;
     },
+
   };
 }
 

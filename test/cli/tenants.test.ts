@@ -106,16 +106,22 @@ t.test('concurrent creation of the same slug: exactly one wins', async (t) => {
   t.equal(list[0].status, 'active');
 });
 
-t.test('regions list, close and open', async (t) => {
+t.test('regions list, drain and undrain (close and open are their old names)', async (t) => {
   const env = await testEnv(t);
   const list = await cli(env, ['regions', 'list', '--json']);
   t.same(JSON.parse(list.out), [{ id: 'local', acceptingTenants: true, configured: true, tenants: 0 }]);
-  t.equal((await cli(env, ['regions', 'close', 'local'])).code, 0);
+  const drained = await cli(env, ['regions', 'drain', 'local']);
+  t.equal(drained.code, 0);
+  t.match(drained.out, /region local: new clinics no longer accepted/);
   const refused = await cli(env, ['tenants', 'create', 'late']);
   t.equal(refused.code, 1);
   t.match(refused.err, /not accepting new clinics/);
-  t.equal((await cli(env, ['regions', 'open', 'local'])).code, 0);
+  t.equal((await cli(env, ['regions', 'undrain', 'local'])).code, 0);
   t.equal((await cli(env, ['tenants', 'create', 'late'])).code, 0);
+  t.equal((await cli(env, ['regions', 'close', 'local'])).code, 0);
+  t.equal((await cli(env, ['tenants', 'create', 'later'])).code, 1);
+  t.equal((await cli(env, ['regions', 'open', 'local'])).code, 0);
+  t.equal((await cli(env, ['regions', 'drain', 'mars'])).code, 1, 'an unknown region is refused');
 });
 
 t.test('the installed bin runs with the project\'s Node and reports failures in its exit code', async (t) => {

@@ -50,6 +50,7 @@ export const PRODUCTION_ENV: Record<string, string> = {
   SESSION_SECRET: 'x'.repeat(40),
   SIDECHART_ENCRYPTION_KEYS: 'k1:' + Buffer.alloc(32, 1).toString('base64'),
   CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app',
+  REGION: 'local',
 };
 
 export async function testEnv(t: Teardown, env: Record<string, string> = {}): Promise<Record<string, string>> {

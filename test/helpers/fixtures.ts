@@ -56,6 +56,7 @@ export async function startAuthApp(t: Teardown, options: { env?: Record<string, 
 export async function startHttpsClinic(t: Teardown) {
   const env = {
     SIDECHART_ENV: 'production',
+    REGION: 'local',
     SESSION_SECRET: 's'.repeat(48),
     SIDECHART_ENCRYPTION_KEYS: generateKeySpec('k1'),
     CLINIKO_CONTACT_EMAIL: 'ops@sidechart.test',

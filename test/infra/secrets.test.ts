@@ -35,6 +35,7 @@ t.test('configuration wins, per secret', async (t) => {
   t.doesNotThrow(() => parseKeyring(fromEnv.encryptionKeys), 'the other one is generated');
   const production = loadConfig({
     SIDECHART_ENV: 'production',
+    REGION: 'local',
     DATABASE_URL: 'postgres://x@db/x',
     SESSION_SECRET: 'p'.repeat(40),
     SIDECHART_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 3).toString('base64')}`,

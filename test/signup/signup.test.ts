@@ -143,15 +143,15 @@ t.test('each problem is shown next to its field, with the input kept', async (t)
 
 t.test('a drained region is not offered and is refused', async (t) => {
   const { runtime, platform } = await startSignupApp(t);
-  await runtime.regions.setAccepting('local', false);
+  await runtime.regions.drain('local');
   const http = browser(t);
   const page = await http.get(`${platform}/signup`);
   t.match(page.body, /not accepting new clinics at the moment/);
   t.notMatch(page.body, /id="region-local"/);
   // A form kept from before the region closed.
-  await runtime.regions.setAccepting('local', true);
+  await runtime.regions.undrain('local');
   const form = await http.get(`${platform}/signup`);
-  await runtime.regions.setAccepting('local', false);
+  await runtime.regions.drain('local');
   const token = /name="_csrf" value="([^"]+)"/.exec(form.body)![1]!;
   const res = await http.post(`${platform}/signup`, { ...FORM, _csrf: token });
   t.equal(res.status, 400);
@@ -168,17 +168,18 @@ t.test('with several regions: each in words, a drained one refused next to the f
   t.match(page.body, /<label for="region-au">Stored in Australia<\/label>/);
   t.match(page.body, /<label for="region-local">Stored on this server \(development\)<\/label>/);
   t.notMatch(page.body, /checked/, 'nothing chosen for the user when there is a choice');
-  await runtime.regions.setAccepting('au', false);
+  await runtime.regions.drain('au');
   const token = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
   const res = await http.post(`${platform}/signup`, { ...FORM, region: 'au', _csrf: token });
   t.equal(res.status, 400);
   t.match(res.body, /id="region-error">That region does not accept new clinics/);
   t.match(res.body, /id="clinicName"[^>]*value="Acme Physio"/, 'input kept');
   t.notMatch(res.body, /id="region-au"/, 'the drained region is no longer offered');
+  t.match(res.body, /id="region-au-drained">Stored in Australia: not accepting new clinics at the moment\./, 'and the page says so');
   const ok = await http.post(`${platform}/signup`, { ...FORM, region: 'local', _csrf: token });
   t.equal(ok.status, 303);
   t.equal((await runtime.tenants.find('acme-physio')).regionId, 'local');
-  await runtime.regions.setAccepting('au', true);
+  await runtime.regions.undrain('au');
   const inAu = await http.post(`${platform}/signup`, { ...FORM, slug: 'acme-au', region: 'au', _csrf: token });
   t.equal(inAu.status, 303);
   t.equal((await runtime.tenants.find('acme-au')).regionId, 'au', 'placed in the region chosen');

@@ -41,7 +41,7 @@ export async function passwordRoutes(fastify: FastifyInstance, options: Password
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { hasher, throttle } = options;
 
-  app.post('/login', { preHandler: requireTenant, schema: { body: LoginBody }, config: signInRateLimit(options.perMinute) }, async (request, reply) => {
+  app.post('/login', { preHandler: requireTenant, schema: { body: LoginBody }, config: { ...signInRateLimit(options.perMinute), whileReadOnly: 'sign-in' } }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);
     const settings = await getAuthSettings(db);
     if (!settings.passwordEnabled) throw authErrors.passwordSignInDisabled(tenant.displayName);

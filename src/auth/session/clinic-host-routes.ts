@@ -8,12 +8,13 @@ import { signOut } from './sign-in.ts';
 export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('preHandler', requireTenant);
 
-  app.get('/login', async (request, reply) => {
+  // A read-only clinic (tenancy/read-only.ts) says at once that signing in is paused.
+  app.get('/login', { config: { whileReadOnly: 'sign-in' } }, async (request, reply) => {
     if (request.user) return reply.header('cache-control', 'no-store').redirect('/', 303);
     return sendLoginPage(request, reply);
   });
 
-  app.post('/logout', async (request, reply) => {
+  app.post('/logout', { config: { whileReadOnly: 'sign-out' } }, async (request, reply) => {
     await signOut(request);
     reply.header('cache-control', 'no-store');
     return reply.redirect('/login', 303);

@@ -45,10 +45,15 @@ export function parseSessionId(id: unknown): SessionLocation | null {
 /**
  * True when a (signed) cookie value names a session of this clinic. Checked before the session is
  * loaded, so a cookie from another clinic's host never reaches any store, let alone that clinic's.
+ * The schema decides (`t_<clinic id>`, one per clinic, kept when the clinic moves): the region
+ * part says where the session began, and a clinic moved since keeps its signed-in staff.
  */
 export function cookieBelongsTo(cookieValue: string, location: SessionLocation): boolean {
-  return cookieValue.startsWith(`${location.regionId}.${location.schemaName}.`);
+  const dot = cookieValue.indexOf('.');
+  return dot > 0 && REGION_PART.test(cookieValue.slice(0, dot)) && cookieValue.startsWith(`${location.schemaName}.`, dot + 1);
 }
+
+const REGION_PART = /^[a-z][a-z0-9-]{0,30}$/;
 
 /** For hosts without a clinic: an ID the store refuses to read or write. */
 export function unusableSessionId(): string {

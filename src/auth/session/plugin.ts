@@ -21,6 +21,7 @@ import { cookieBelongsTo, newSessionId, unusableSessionId } from './id.ts';
 import type { SessionCache } from './cache.ts';
 import { createSessionStore, type SessionStore } from './store.ts';
 import { judgeSession } from './timeouts.ts';
+import { isReadOnly } from '../../tenancy/read-only.ts';
 import { returnToCookieKey } from '../return-to-cookie.ts';
 import { findUserForSession, toSessionUser, type SessionUser } from '../users.ts';
 
@@ -135,7 +136,9 @@ async function loadUser(request: FastifyRequest, now: number): Promise<void> {
     now,
   );
   if (verdict.state === 'expired') return endSession(request, verdict.reason);
-  if (verdict.touch) {
+  // A read-only clinic takes no writes (tenancy/read-only.ts): the last-seen time waits for the
+  // clinic to be writable again (the move lasts minutes; the idle timeout is judged as usual).
+  if (verdict.touch && !isReadOnly(tenant)) {
     session.seenAt = verdict.seenAt;
     session.expiresAt = verdict.expiresAt;
   }
@@ -144,7 +147,9 @@ async function loadUser(request: FastifyRequest, now: number): Promise<void> {
 
 async function endSession(request: FastifyRequest, reason: string): Promise<void> {
   request.log.info({ event: 'session_ended', reason, userId: request.session.userId }, 'session ended');
-  await request.session.destroy();
+  // At a read-only clinic the record stays (it cannot be deleted now); it is no use to anyone, as
+  // the same judgement ends it again at every request, and it is swept once the clinic is writable.
+  if (!isReadOnly(request.tenant)) await request.session.destroy();
   await startFreshSession(request);
 }
 

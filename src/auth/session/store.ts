@@ -34,10 +34,11 @@ export interface SessionStoreOptions {
 export function createSessionStore(options: SessionStoreOptions) {
   const cache = options.cache;
 
+  /** Where the session lives now: its clinic's schema, in the region that holds it today. */
   function locate(id: string): { location: SessionLocation; db: TenantDb } | null {
-    const location = parseSessionId(id);
-    const db = location === null ? null : (options.clinics.scopeAt(location)?.db ?? null);
-    return location === null || db === null ? null : { location, db };
+    const named = parseSessionId(id);
+    const scope = named === null ? null : options.clinics.scopeAt(named);
+    return scope === null ? null : { location: { regionId: scope.regionId, schemaName: scope.schemaName }, db: scope.db };
   }
 
   return {

@@ -32,6 +32,8 @@ export function createSessionSweeper(options: SessionSweeperOptions) {
       .selectFrom('control.tenants')
       .select(['id', 'region_id', 'schema_name'])
       .where('status', 'in', ['active', 'suspended'])
+      // A read-only clinic (moving between regions) takes no deletes; swept once writable again.
+      .where('read_only_since', 'is', null)
       .where(sql<boolean>`id > ${cursor}::bigint`)
       .orderBy('id')
       .limit(options.clinicsPerTick)

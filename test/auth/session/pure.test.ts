@@ -32,7 +32,9 @@ t.test('session IDs name their region and schema and carry 256 random bits', asy
 
   t.ok(cookieBelongsTo(`${id}.signature`, { regionId: 'au', schemaName: 't_42' }));
   t.notOk(cookieBelongsTo(`${id}.signature`, { regionId: 'au', schemaName: 't_4' }), 't_4 is not a prefix match of t_42');
-  t.notOk(cookieBelongsTo(`${id}.signature`, { regionId: 'eu', schemaName: 't_42' }));
+  t.ok(cookieBelongsTo(`${id}.signature`, { regionId: 'eu', schemaName: 't_42' }), 'a clinic moved to another region keeps its sessions: the schema decides');
+  t.notOk(cookieBelongsTo(`t_42.x.signature`, { regionId: 'au', schemaName: 'x' }), 'the region part must look like a region');
+  t.notOk(cookieBelongsTo(`.t_42.${'a'.repeat(43)}`, { regionId: 'au', schemaName: 't_42' }));
 });
 
 t.test('idle and absolute timeouts; writes only when seenAt has aged', async (t) => {

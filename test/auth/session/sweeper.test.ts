@@ -41,3 +41,24 @@ t.test('expired sessions of every clinic go, a bounded batch at a time; live one
   t.equal(a, b, 'ticks never overlap: a second call joins the running one');
   await a;
 });
+
+t.test('a read-only clinic (moving between regions) is skipped until it is writable again', async (t) => {
+  const { runtime } = await buildTestApp(t);
+  for (const slug of ['moving', 'staying']) {
+    await runtime.tenants.create({ slug, displayName: slug });
+    const db = await tenantDb(runtime, slug);
+    await db.insertInto('sessions').values({ id: 'local.x.expired', data: '{}', expires_at: sql<Date>`now() - interval '1 minute'` as unknown as Date }).execute();
+  }
+  await runtime.tenants.setReadOnly('moving', true);
+  const sweeper = createSessionSweeper({
+    control: runtime.databases.control,
+    clinics: runtime.clinics,
+    log: { warn: () => t.fail('no warning') },
+    intervalMs: 60_000,
+    clinicsPerTick: 10,
+    rowsPerClinic: 10,
+  });
+  t.same(await sweeper.tick(), { clinics: 1, deleted: 1 }, 'only the writable clinic is swept');
+  await runtime.tenants.setReadOnly('moving', false);
+  t.same(await sweeper.tick(), { clinics: 2, deleted: 1 }, 'then the other one too');
+});

@@ -87,7 +87,8 @@ export async function clinicOidcRoutes(fastify: FastifyInstance, options: Clinic
     }
   }
 
-  const limited = signInRateLimit(config.load.signInPerMinute);
+  // Both routes store a session (and the callback maybe a user): refused while the clinic is read-only.
+  const limited = { ...signInRateLimit(config.load.signInPerMinute), whileReadOnly: 'sign-in' as const };
 
   app.get(OIDC_LOGIN_PATH, { config: limited }, async (request, reply) => {
     const { tenant, db } = requireClinic(request);

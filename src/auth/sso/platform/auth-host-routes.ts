@@ -28,7 +28,9 @@ import { httpErrors, isAppError } from '../../../infra/errors.ts';
 import { shapeOf } from '../../../infra/schemas.ts';
 import { originFor, tenantUrl } from '../../../infra/urls.ts';
 import type { Clinics } from '../../../tenancy/clinic.ts';
-import { requestBaseDomain } from '../../../tenancy/plugin.ts';
+import { forwardElsewhere, requestBaseDomain } from '../../../tenancy/plugin.ts';
+import { isReadOnly } from '../../../tenancy/read-only.ts';
+import { tenancyErrors } from '../../../tenancy/errors.ts';
 import type { Handoffs } from './handoffs.ts';
 import { AuthorizationResponseQuery } from '../attempt.ts';
 import { ProviderParams, type PlatformProviders } from './providers.ts';
@@ -192,11 +194,19 @@ export async function platformAuthHostRoutes(fastify: FastifyInstance, options: 
       }
       // The clinic the reference names, if it may still be served: a clinic that is gone, suspended
       // or being set up reads as "no attempt"; a database that cannot be reached says so (503).
-      const clinic = await clinics.open(request.query.tenant, { for: 'visitor' }).catch((error: unknown) => {
-        if (isAppError(error) && error.statusCode < 500) return null;
-        throw error;
-      });
+      let clinic;
+      try {
+        clinic = await clinics.open(request.query.tenant, { for: 'visitor' });
+      } catch (error) {
+        // A clinic of another region: its settings are read there (tenancy/forward.ts).
+        const forwarded = await forwardElsewhere(request, reply, error);
+        if (forwarded !== null) return forwarded;
+        if (!isAppError(error) || error.statusCode >= 500) throw error;
+        clinic = null;
+      }
       if (clinic === null || clinic.tenant.id !== tenantId) throw ssoErrors.attemptMissing();
+      // The sign-in would end on a clinic that cannot store a session now (tenancy/read-only.ts).
+      if (isReadOnly(clinic.tenant)) throw tenancyErrors.clinicReadOnly('sign-in');
       const { tenant } = clinic;
       request.backLink = signInPageLink(tenantUrl(config, tenant.slug, '/login', baseDomain));
       const { provider, configuration } = await providerFor(request.params.provider);

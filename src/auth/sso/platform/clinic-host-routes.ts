@@ -49,7 +49,7 @@ export async function platformClinicHostRoutes(fastify: FastifyInstance, options
 
   app.get(
     '/login/sso/complete',
-    { schema: { querystring: Type.Object({ token: Type.String({ maxLength: 4096 }) }) }, config: signInRateLimit(config.load.signInPerMinute) },
+    { schema: { querystring: Type.Object({ token: Type.String({ maxLength: 4096 }) }) }, config: { ...signInRateLimit(config.load.signInPerMinute), whileReadOnly: 'sign-in' } },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
       reply.header('cache-control', 'no-store');
@@ -84,7 +84,7 @@ export async function platformClinicHostRoutes(fastify: FastifyInstance, options
 
   app.get(
     '/login/sso/:provider',
-    { schema: { params: ProviderParams }, config: signInRateLimit(config.load.signInPerMinute) },
+    { schema: { params: ProviderParams }, config: { ...signInRateLimit(config.load.signInPerMinute), whileReadOnly: 'sign-in' } },
     async (request, reply) => {
       const { tenant, db } = requireClinic(request);
       const baseDomain = requestBaseDomain(request);

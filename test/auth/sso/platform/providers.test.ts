@@ -51,7 +51,7 @@ t.test('invalid values name the variable and never echo the secret', async (t) =
   }
   const production = {
     SIDECHART_ENV: 'production', DATABASE_URL: 'postgres://db/x', SESSION_SECRET: 'x'.repeat(40),
-    SIDECHART_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`, CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app', BASE_DOMAIN: 'sidechart.app',
+    SIDECHART_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`, CLINIKO_CONTACT_EMAIL: 'ops@sidechart.app', BASE_DOMAIN: 'sidechart.app', REGION: 'local',
   };
   t.equal(loadConfig(production).oidc.allowHttpIssuers, false);
   t.throws(() => loadConfig({ ...production, OIDC_ALLOW_HTTP_ISSUERS: 'true' }), /^OIDC_ALLOW_HTTP_ISSUERS: cannot be on in production/);
