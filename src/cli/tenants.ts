@@ -22,6 +22,9 @@ function describe(context: CliContext, t: TenantSummary): string {
     `  region:         ${t.regionId}`,
     `  schema:         ${t.schemaName} at ${t.schemaVersion ?? 'no version'}`,
     ...(t.migrationError ? [`  last migration error: ${t.migrationError}`] : []),
+    ...(t.importingFrom
+      ? [`  importing from:  ${t.importingFrom} (if no import is running, it was interrupted: sidechart tenants delete ${t.slug} && sidechart tenants purge ${t.slug} --force, then import again)`]
+      : []),
     `  created:        ${t.createdAt.toISOString()}`,
     `  address:        ${tenantUrl(context.config, t.slug)}`,
     `  Cliniko button: ${tenantUrl(context.config, t.slug, '/patients')}`,

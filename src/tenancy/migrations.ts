@@ -160,6 +160,8 @@ export async function migrateTenants(options: MigrateTenantsOptions): Promise<{ 
     .selectFrom('control.tenants')
     .select(['id', 'slug', 'schema_name', 'region_id', 'status'])
     .where('status', '!=', 'deleted')
+    // An import that was killed midway is not finished here: its rows may be missing (tenants show).
+    .where('importing_from', 'is', null)
     .where((eb) => eb.or([eb('schema_version', 'is', null), eb('schema_version', '!=', latest ?? ''), eb('status', '=', 'provisioning')]))
     .orderBy('id')
     .execute();

@@ -247,3 +247,32 @@ t.test('refused imports leave no tenant and no schema behind', async (t) => {
   const ok = await cli(env, ['tenants', 'import', file, '--slug', 'restored']);
   t.equal(ok.code, 0, 'the untouched archive still imports');
 });
+
+t.test('an import killed midway is not finished by `sidechart migrate`, and `tenants show` says what to do', async (t) => {
+  const env = await testEnv(t, { PASSWORD_HASH_MEMORY_KIB: '64' });
+  const runtime = await createRuntime({ config: loadConfig(env), log: silent, applicationName: 'archive-test', migrate: true });
+  t.teardown(() => runtime.close());
+  // The import stands still inside its build (as a process killed there would leave it).
+  let building!: () => void;
+  const inBuild = new Promise<void>((resolve) => (building = resolve));
+  let finish!: (error: Error) => void;
+  const held = new Promise<never>((_resolve, reject) => (finish = reject));
+  const importing = runtime.tenants
+    .createFrom({ slug: 'halfway' }, async () => {
+      building();
+      return held;
+    }, { importingFrom: 'halfway.tar.gz' })
+    .catch((error: Error) => error);
+  await inBuild;
+
+  const migrate = await cli(env, ['migrate', '--json']);
+  t.equal(migrate.code, 0, migrate.err);
+  t.notMatch(migrate.out, /halfway/, 'migrate leaves the half-imported clinic alone');
+  t.match(await runtime.tenants.find('halfway'), { status: 'provisioning', importingFrom: 'halfway.tar.gz' });
+  const show = await cli(env, ['tenants', 'show', 'halfway']);
+  t.match(show.out, /importing from:\s+halfway\.tar\.gz \(if no import is running, it was interrupted: sidechart tenants delete halfway && sidechart tenants purge halfway --force/);
+
+  finish(new Error('killed'));
+  t.match(await importing, { message: 'killed' });
+  t.equal((await cli(env, ['tenants', 'show', 'halfway'])).code, 1, 'a failed import leaves nothing');
+});
