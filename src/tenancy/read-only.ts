@@ -66,12 +66,14 @@ async function readOnly(app: FastifyInstance): Promise<void> {
   app.readErrorsWith(readOnlyReading);
   // After tenancy and sessions (registered after them): the page names the clinic and, for
   // someone signed in, keeps the chrome; before any route or body handling runs.
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    if (!isReadOnly(request.tenant)) return;
+  // A callback hook, not an async one: every request of every clinic passes here, and for all but
+  // a clinic being moved it is one property check (no promise per request on the hot path).
+  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
+    if (!isReadOnly(request.tenant)) return done();
     const refused = readOnlyRefusal(request.method, request.routeOptions.config.whileReadOnly);
-    if (refused === null) return;
+    if (refused === null) return done();
     request.log.info({ event: 'read_only_refused', refused, method: request.method, route: request.routeOptions.url ?? null }, 'refused: clinic is read-only');
-    throw tenancyErrors.clinicReadOnly(refused);
+    done(tenancyErrors.clinicReadOnly(refused));
   });
 }
 
