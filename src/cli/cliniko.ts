@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { clinikoStatus, connectCliniko, disconnectCliniko, rekeyCliniko, type ConnectionSummary } from '../cliniko/connection.ts';
 import type { SecretBox } from '../infra/crypto.ts';
 import { cliErrors } from './errors.ts';
-import { clinicScope, report, type CliContext } from './context.ts';
+import { clinicScope, clinicsNamed, report, type CliContext } from './context.ts';
 
 function describe(slug: string, c: ConnectionSummary): string {
   const account = [c.accountName, c.accountSubdomain ? `${c.accountSubdomain}.cliniko.com` : null].filter(Boolean).join(', ');
@@ -75,9 +75,7 @@ export function registerClinikoCommands(program: Command, context: CliContext): 
     .option('--all', 'every clinic')
     .option('--json', 'print JSON')
     .action(async (slug: string | undefined, opts: { all?: boolean; json?: boolean }) => {
-      if ((slug === undefined) === (opts.all !== true)) throw cliErrors.usage('name one clinic, or pass --all');
-      const runtime = await context.runtime();
-      const slugs = opts.all ? (await runtime.tenants.list()).filter((t) => t.status === 'active' || t.status === 'suspended').map((t) => t.slug) : [slug!];
+      const slugs = await clinicsNamed(context, slug, opts.all);
       const results: { tenant: string; result: string }[] = [];
       for (const each of slugs) results.push({ tenant: each, result: await rekeyCliniko(await clinic(each), await secretBox()) });
       report(context.io, opts.json, results, () =>

@@ -2,6 +2,7 @@
 // (and closed by main.ts when the command ends).
 import type { MigrationProvider } from 'kysely/migration';
 import type { Config } from '../config.ts';
+import { httpErrors } from '../infra/errors.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
 import type { Clinic } from '../tenancy/clinic.ts';
 
@@ -27,6 +28,17 @@ export interface CliContext {
 export async function clinicScope(context: CliContext, slug: string, needsActive?: string): Promise<Clinic> {
   const runtime = await context.runtime();
   return runtime.clinics.open(slug, { for: 'operator', ...(needsActive === undefined ? {} : { needsActive }) });
+}
+
+/**
+ * The clinics a command run over "one clinic or --all" names: that one, or every active or
+ * suspended clinic (the ones whose schema is complete). Neither or both is a usage error.
+ */
+export async function clinicsNamed(context: CliContext, slug: string | undefined, all: boolean | undefined): Promise<string[]> {
+  if ((slug === undefined) === (all !== true)) throw httpErrors.usage('name one clinic, or pass --all');
+  if (all !== true) return [slug!];
+  const tenants = await (await context.runtime()).tenants.list();
+  return tenants.filter((t) => t.status === 'active' || t.status === 'suspended').map((t) => t.slug);
 }
 
 export function createCliContext(io: CliIo, config: Config, tenantMigrations?: MigrationProvider) {

@@ -10,9 +10,9 @@ import { platformCallbackUris } from '../auth/sso/platform/auth-host-routes.ts';
 import type { AuthSettings } from '../auth/settings.ts';
 import { getAuthSettings } from '../auth/settings.ts';
 import { classifyProviderError } from '../auth/sso/errors.ts';
-import { clinicOidcOf, updateSsoSettings, type SsoSettingsChange } from '../auth/sso/settings.ts';
+import { clinicOidcOf, rekeyClinicOidcSecret, updateSsoSettings, type SsoSettingsChange } from '../auth/sso/settings.ts';
 import type { OidcAdmit } from '../auth/tables.ts';
-import { clinicScope, report, type CliContext } from './context.ts';
+import { clinicScope, clinicsNamed, report, type CliContext } from './context.ts';
 
 function list(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -116,6 +116,23 @@ export function registerSsoCommands(program: Command, context: CliContext): void
           ...(clinicOidcOf(settings) ? oidcRedirectUris(config, slug).map((uri) => `register this redirect URI at the clinic's provider: ${uri}`) : []),
           `sign-in page: ${tenantUrl(config, slug, '/login')}`,
         ].join('\n'),
+      );
+    });
+
+  sso
+    .command('rekey [tenant]')
+    .description("re-seal clinics' own OIDC client secrets under the primary encryption key (after adding a new key first in SIDECHART_ENCRYPTION_KEYS)")
+    .option('--all', 'every clinic')
+    .option('--json', 'print JSON')
+    .action(async (slug: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+      const slugs = await clinicsNamed(context, slug, opts.all);
+      const { box } = (await context.runtime()).secrets;
+      const results: { tenant: string; result: string }[] = [];
+      for (const each of slugs) results.push({ tenant: each, result: await rekeyClinicOidcSecret(await clinicScope(context, each), box) });
+      report(context.io, opts.json, results, () =>
+        results.length === 0
+          ? 'no clinics'
+          : results.map((r) => `${r.tenant}: ${r.result === 'resealed' ? 're-sealed under the primary key' : r.result === 'current' ? 'already current' : 'no client secret stored'}`).join('\n'),
       );
     });
 

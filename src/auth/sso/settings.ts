@@ -105,3 +105,22 @@ export async function updateSsoSettings(db: TenantDb, deps: SsoSettingsDeps, cha
   deps.onChange?.();
   return settings;
 }
+
+/**
+ * Re-seals the clinic's own OIDC client secret under the primary encryption key (key rotation,
+ * infra/RUNBOOK.md), as `rekeyCliniko` does for the Cliniko key. Compare-and-set on the sealed
+ * value, so a save meanwhile wins.
+ */
+export async function rekeyClinicOidcSecret(clinic: { db: TenantDb; schemaName: string }, box: SecretBox): Promise<'resealed' | 'current' | 'no_secret'> {
+  const row = await clinic.db.selectFrom('auth_settings').select(['oidc_client_secret_sealed']).executeTakeFirst();
+  const sealed = row?.oidc_client_secret_sealed ?? null;
+  if (sealed === null) return 'no_secret';
+  if (!box.needsRotation(sealed)) return 'current';
+  const secret = box.open(sealed, clientSecretAad(clinic.schemaName));
+  const result = await clinic.db
+    .updateTable('auth_settings')
+    .set({ oidc_client_secret_sealed: box.seal(secret, clientSecretAad(clinic.schemaName)), updated_at: new Date() })
+    .where('oidc_client_secret_sealed', '=', sealed)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n ? 'resealed' : 'current';
+}

@@ -90,3 +90,29 @@ t.test('http issuers are refused for clinics when the configuration does not all
   t.throws(() => checkSsoSettingsChange({ clinicOidc: { issuer: 'http://idp.example', clientId: 'c', clientSecret: 's' } }, config), /must be an https:\/\/ URL/);
   t.same(checkSsoSettingsChange({ clinicOidc: { issuer: ' https://idp.example ', clientId: ' c ', clientSecret: 's' } }, config).clinicOidc, { issuer: 'https://idp.example', clientId: 'c', clientSecret: 's' });
 });
+
+t.test('sidechart sso rekey: clinics\' own client secrets re-sealed under the new primary key', async (t) => {
+  const oldKey = generateKeySpec('k1');
+  const { runtime, env } = await buildTestApp(t, { env: { SIDECHART_ENCRYPTION_KEYS: oldKey, SESSION_SECRET: 's'.repeat(40) } });
+  await runtime.tenants.create({ slug: 'alpha' });
+  await runtime.tenants.create({ slug: 'plain' });
+  const set = await cli(env, ['sso', 'configure', 'alpha', '--issuer', 'https://login.alpha.example', '--client-id', 'sidechart', '--client-secret-stdin'], { stdin: 'top-secret' });
+  t.equal(set.code, 0, set.err);
+  const db = await tenantDb(runtime, 'alpha');
+  const sealed = async () => (await db.selectFrom('auth_settings').select('oidc_client_secret_sealed').executeTakeFirstOrThrow()).oidc_client_secret_sealed!;
+  t.match(await sealed(), /^v1\.k1\./);
+
+  // A new key first in the ring, the old one kept after it.
+  const newKey = generateKeySpec('k2');
+  const rotated = { ...env, SIDECHART_ENCRYPTION_KEYS: `${newKey},${oldKey}` };
+  const rekey = await cli(rotated, ['sso', 'rekey', '--all']);
+  t.equal(rekey.code, 0, rekey.err);
+  t.match(rekey.out, /alpha: re-sealed under the primary key/);
+  t.match(rekey.out, /plain: no client secret stored/);
+  t.notMatch(rekey.out + rekey.err, /top-secret/, 'never printed');
+  t.match(await sealed(), /^v1\.k2\./);
+  const alpha = await runtime.clinics.open('alpha', { for: 'operator' });
+  t.equal(createSecretBox(parseKeyring(newKey)).open(await sealed(), clientSecretAad(alpha.schemaName)), 'top-secret', 'opens with the new key alone');
+  t.match((await cli(rotated, ['sso', 'rekey', 'alpha'])).out, /alpha: already current/);
+  t.equal((await cli(rotated, ['sso', 'rekey'])).code, 2, 'a clinic or --all is needed (usage)');
+});
