@@ -22,8 +22,8 @@ function describe(context: CliContext, t: TenantSummary): string {
     `  region:         ${t.regionId}`,
     `  schema:         ${t.schemaName} at ${t.schemaVersion ?? 'no version'}`,
     ...(t.migrationError ? [`  last migration error: ${t.migrationError}`] : []),
-    ...(t.importingFrom
-      ? [`  importing from:  ${t.importingFrom} (if no import is running, it was interrupted: sidechart tenants delete ${t.slug} && sidechart tenants purge ${t.slug} --force, then import again)`]
+    ...(t.buildingFrom
+      ? [`  being built:    from ${t.buildingFrom} (if that is no longer running, it was interrupted: sidechart tenants delete ${t.slug} && sidechart tenants purge ${t.slug} --force)`]
       : []),
     `  created:        ${t.createdAt.toISOString()}`,
     `  address:        ${tenantUrl(context.config, t.slug)}`,

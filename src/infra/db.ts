@@ -34,7 +34,7 @@ export interface TenantsTable {
   /** Set while the clinic is read-only (a move between regions); null when writable. */
   read_only_since: Date | null;
   /** The archive a clinic is being imported from (tenants import); `sidechart migrate` leaves such a clinic alone. */
-  importing_from: ColumnType<string | null, string | null | undefined, string | null>;
+  building_from: ColumnType<string | null, string | null | undefined, string | null>;
   read_only_reason: string | null;
 }
 

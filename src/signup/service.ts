@@ -1,9 +1,9 @@
 // Signing a clinic up, all or nothing: the password is hashed first (nothing exists yet), then the
-// clinic is created (tenants.create: the unique slug decides a race, the schema is built in one
-// transaction), then its first admin, then the single-use hand-off that signs the admin in on the
-// clinic's host. If any step after the clinic exists fails, the clinic is deleted and purged at
-// once (schema dropped, control row removed), so no half-made clinic stays and the address is free
-// again. The steps are named so tests can make each one fail (`failAt`).
+// clinic is built (tenants.createFrom: the unique slug decides a race; the schema, then its first
+// admin, while it is `provisioning`; any failure there drops both), then the single-use hand-off
+// that signs the admin in on the clinic's host (a failure there deletes and purges the clinic at
+// once). So no half-made clinic stays and the address is free again; a process killed midway
+// leaves the clinic `provisioning` and marked, which `sidechart migrate` does not finish. The steps are named so tests can make each one fail (`failAt`).
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { PasswordHasher } from '../auth/password/hasher.ts';
@@ -15,6 +15,7 @@ import type { Clinics } from '../tenancy/clinic.ts';
 import type { RegionService } from '../tenancy/regions.ts';
 import type { TenantService, TenantSummary } from '../tenancy/tenants.ts';
 import { tenancyErrors } from '../tenancy/errors.ts';
+import { migrateTenantSchema } from '../tenancy/migrations.ts';
 import { suggestSlug, validateClinicForm, validateSignup, type FieldErrors, type SignupInput, type ValidClinicForm } from './form.ts';
 import { updateAuthSettings } from '../auth/settings.ts';
 import { describeRegion, type RegionChoice } from './regions.ts';
@@ -159,9 +160,44 @@ export function createSignupService(deps: SignupServiceDeps) {
   ): Promise<SignupResult> {
     const suggestion = suggestSlug(form.clinicName);
     await step('tenant');
+    const { identity } = admin;
     let tenant: TenantSummary;
+    let user: { id: string; email: string; name: string } | null = null;
     try {
-      tenant = await tenants.create({ slug: form.slug, displayName: form.clinicName, regionId: form.regionId });
+      // The clinic is `provisioning` until its schema and its first admin are both there: a process
+      // killed in between leaves it marked (tenants show), and `sidechart migrate` does not turn an
+      // adminless clinic active.
+      tenant = await tenants.createFrom(
+        { slug: form.slug, displayName: form.clinicName, regionId: form.regionId },
+        async ({ region, schemaName, migrations }) => {
+          const version = await migrateTenantSchema(region, schemaName, migrations);
+          await step('admin');
+          const { db } = await clinics.open(form.slug, { for: 'operator' });
+          // The admin, their identity and sign-in method, and the clinic's first audit event (who
+          // created it, from where): all or none.
+          user = await db.transaction().execute(async (trx) => {
+            const created = await createUser(trx, { email: admin.email, name: form.adminName, role: 'admin', passwordHash: admin.passwordHash });
+            if (identity !== null) {
+              await trx
+                .insertInto('user_identities')
+                .values({ user_id: created.id, issuer: identity.issuer, subject: identity.subject, email: identity.email, last_used_at: new Date() })
+                .execute();
+              await updateAuthSettings(trx, { platformProviders: [identity.providerId] });
+            }
+            await recordAudit(trx, {
+              action: 'clinic_created',
+              outcome: 'ok',
+              userId: created.id,
+              patientId: null,
+              detail: `signed up as "${form.clinicName}" in region ${form.regionId}${identity === null ? '' : `, admin signed in with ${identity.providerId}`}`,
+              origin: options.origin ?? { clientIp: null, userAgent: null, secFetchSite: null, referrer: null, requestId: null },
+            });
+            return created;
+          });
+          return version;
+        },
+        { buildingFrom: 'a sign-up' },
+      );
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       // Lost a race for the address: the other sign-up created it between our check and now.
@@ -172,51 +208,27 @@ export function createSignupService(deps: SignupServiceDeps) {
       if (code === tenancyErrors.regionClosed.code || code === tenancyErrors.unknownRegion.code) {
         return { ok: false, errors: { region: 'That region has just stopped accepting new clinics. Choose another.' }, suggestion };
       }
+      // Nothing was kept: createFrom dropped the schema and the control row.
+      if (code === authErrors.invalidEmail.code) return { ok: false, errors: { email: 'Enter an e-mail address like name@example.com.' }, suggestion };
       throw error;
     }
+    const created: { id: string; email: string; name: string } = user!;
 
     try {
-      await step('admin');
-      const { db } = await clinics.open(tenant.slug, { for: 'operator' });
-      const { identity } = admin;
-      // The admin, their identity and sign-in method, and the clinic's first audit event (who
-      // created it, from where): all or none.
-      const user = await db.transaction().execute(async (trx) => {
-        const created = await createUser(trx, { email: admin.email, name: form.adminName, role: 'admin', passwordHash: admin.passwordHash });
-        if (identity !== null) {
-          await trx
-            .insertInto('user_identities')
-            .values({ user_id: created.id, issuer: identity.issuer, subject: identity.subject, email: identity.email, last_used_at: new Date() })
-            .execute();
-          await updateAuthSettings(trx, { platformProviders: [identity.providerId] });
-        }
-        await recordAudit(trx, {
-          action: 'clinic_created',
-          outcome: 'ok',
-          userId: created.id,
-          patientId: null,
-          detail: `signed up as "${form.clinicName}" in region ${tenant.regionId}${identity === null ? '' : `, admin signed in with ${identity.providerId}`}`,
-          origin: options.origin ?? { clientIp: null, userAgent: null, secFetchSite: null, referrer: null, requestId: null },
-        });
-        return created;
-      });
       await step('handoff');
       const handoffToken = await handoffs.create(tenant.id, {
         attemptId: randomBytes(16).toString('base64url'),
         providerId: SIGNUP_PROVIDER_ID,
         issuer: identity === null ? SIGNUP_ISSUER : SIGNUP_PLATFORM_ISSUER,
-        subject: user.id,
-        email: user.email,
+        subject: created.id,
+        email: created.email,
         emailVerified: false,
-        name: user.name || null,
+        name: created.name || null,
       });
-      options.log?.info({ event: 'signup', slug: tenant.slug, region: tenant.regionId, userId: user.id, method: identity === null ? 'password' : 'platform' }, 'clinic signed up');
-      return { ok: true, tenant, userId: user.id, handoffToken };
+      options.log?.info({ event: 'signup', slug: tenant.slug, region: tenant.regionId, userId: created.id, method: identity === null ? 'password' : 'platform' }, 'clinic signed up');
+      return { ok: true, tenant, userId: created.id, handoffToken };
     } catch (error) {
       await removeClinic(tenant.slug, options.log);
-      if ((error as { code?: unknown }).code === authErrors.invalidEmail.code) {
-        return { ok: false, errors: { email: 'Enter an e-mail address like name@example.com.' }, suggestion };
-      }
       throw error;
     }
   }

@@ -221,7 +221,7 @@ export async function importClinicArchive(options: {
         await options.rebind?.({ db: scopeToTenant(region, schemaName), schemaName, sourceSchema: manifest.sourceSchema });
         return version;
       },
-      { importingFrom: path.basename(options.file) },
+      { buildingFrom: `the archive ${path.basename(options.file)}` },
     );
     return {
       tenant,

@@ -161,7 +161,7 @@ export async function migrateTenants(options: MigrateTenantsOptions): Promise<{ 
     .select(['id', 'slug', 'schema_name', 'region_id', 'status'])
     .where('status', '!=', 'deleted')
     // An import that was killed midway is not finished here: its rows may be missing (tenants show).
-    .where('importing_from', 'is', null)
+    .where('building_from', 'is', null)
     .where((eb) => eb.or([eb('schema_version', 'is', null), eb('schema_version', '!=', latest ?? ''), eb('status', '=', 'provisioning')]))
     .orderBy('id')
     .execute();

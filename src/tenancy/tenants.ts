@@ -33,7 +33,7 @@ export interface TenantSummary {
   schemaVersion: string | null;
   migrationError: string | null;
   /** Set while the clinic is being imported from this archive; an import killed midway leaves it set. */
-  importingFrom: string | null;
+  buildingFrom: string | null;
   createdAt: Date;
   suspendedAt: Date | null;
   deletedAt: Date | null;
@@ -44,13 +44,13 @@ export interface TenantSummary {
 }
 
 const summaryColumns = [
-  'id', 'slug', 'display_name', 'region_id', 'schema_name', 'status', 'schema_version', 'migration_error', 'importing_from',
+  'id', 'slug', 'display_name', 'region_id', 'schema_name', 'status', 'schema_version', 'migration_error', 'building_from',
   'created_at', 'suspended_at', 'deleted_at', 'purge_after', 'read_only_since', 'read_only_reason',
 ] as const;
 
 type SummaryRow = {
   id: string; slug: string; display_name: string; region_id: string; schema_name: string; status: TenantStatus;
-  schema_version: string | null; migration_error: string | null; importing_from: string | null; created_at: Date; suspended_at: Date | null;
+  schema_version: string | null; migration_error: string | null; building_from: string | null; created_at: Date; suspended_at: Date | null;
   deleted_at: Date | null; purge_after: Date | null; read_only_since: Date | null; read_only_reason: string | null;
 };
 
@@ -64,7 +64,7 @@ function toSummary(row: SummaryRow): TenantSummary {
     status: row.status,
     schemaVersion: row.schema_version,
     migrationError: row.migration_error,
-    importingFrom: row.importing_from,
+    buildingFrom: row.building_from,
     createdAt: row.created_at,
     suspendedAt: row.suspended_at,
     deletedAt: row.deleted_at,
@@ -112,7 +112,7 @@ export function createTenantService(deps: TenantServiceDeps) {
   async function createFrom(
     input: { slug: string; displayName?: string; regionId?: string },
     build: (target: { id: string; schemaName: string; region: Region; migrations: MigrationProvider }) => Promise<string | null>,
-    options: { importingFrom?: string } = {},
+    options: { buildingFrom?: string } = {},
   ): Promise<TenantSummary> {
     const slug = input.slug.trim().toLowerCase();
     const check = checkSlug(slug);
@@ -130,7 +130,7 @@ export function createTenantService(deps: TenantServiceDeps) {
       id = next.rows[0]!.id;
       await deps.control
         .insertInto('control.tenants')
-        .values({ id, slug, display_name: displayName, region_id: regionId, schema_name: `t_${id}`, status: 'provisioning', importing_from: options.importingFrom ?? null })
+        .values({ id, slug, display_name: displayName, region_id: regionId, schema_name: `t_${id}`, status: 'provisioning', building_from: options.buildingFrom ?? null })
         .execute();
     } catch (error) {
       if (isUniqueViolation(error)) throw tenancyErrors.tenantExists(slug);
@@ -139,7 +139,7 @@ export function createTenantService(deps: TenantServiceDeps) {
     await notify(slug);
     try {
       const version = await build({ id, schemaName: `t_${id}`, region, migrations: provider });
-      await deps.control.updateTable('control.tenants').set({ status: 'active', schema_version: version, importing_from: null, updated_at: new Date() }).where('id', '=', id).execute();
+      await deps.control.updateTable('control.tenants').set({ status: 'active', schema_version: version, building_from: null, updated_at: new Date() }).where('id', '=', id).execute();
     } catch (error) {
       try {
         await sql`drop schema if exists ${sql.id(`t_${id}`)} cascade`.execute(region.db);

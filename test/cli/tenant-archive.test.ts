@@ -261,16 +261,16 @@ t.test('an import killed midway is not finished by `sidechart migrate`, and `ten
     .createFrom({ slug: 'halfway' }, async () => {
       building();
       return held;
-    }, { importingFrom: 'halfway.tar.gz' })
+    }, { buildingFrom: 'the archive halfway.tar.gz' })
     .catch((error: Error) => error);
   await inBuild;
 
   const migrate = await cli(env, ['migrate', '--json']);
   t.equal(migrate.code, 0, migrate.err);
   t.notMatch(migrate.out, /halfway/, 'migrate leaves the half-imported clinic alone');
-  t.match(await runtime.tenants.find('halfway'), { status: 'provisioning', importingFrom: 'halfway.tar.gz' });
+  t.match(await runtime.tenants.find('halfway'), { status: 'provisioning', buildingFrom: 'the archive halfway.tar.gz' });
   const show = await cli(env, ['tenants', 'show', 'halfway']);
-  t.match(show.out, /importing from:\s+halfway\.tar\.gz \(if no import is running, it was interrupted: sidechart tenants delete halfway && sidechart tenants purge halfway --force/);
+  t.match(show.out, /being built: +from the archive halfway\.tar\.gz \(if that is no longer running, it was interrupted: sidechart tenants delete halfway && sidechart tenants purge halfway --force/);
 
   finish(new Error('killed'));
   t.match(await importing, { message: 'killed' });

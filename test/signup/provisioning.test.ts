@@ -40,6 +40,32 @@ t.test('each step killed in turn: nothing is left, and the address is free again
   t.equal((await tenantSchemas(runtime)).length, 1);
 });
 
+t.test('a sign-up that dies between the schema and its admin is not finished by `sidechart migrate`', async (t) => {
+  const { runtime } = await buildTestApp(t, { env: TEST_AUTH_ENV });
+  // The process "dies" at the admin step: the sign-up stands still there while an operator migrates.
+  let atAdmin!: () => void;
+  const reached = new Promise<void>((resolve) => (atAdmin = resolve));
+  let kill!: (error: Error) => void;
+  const dead = new Promise<never>((_resolve, reject) => (kill = reject));
+  const signup = createSignupService({
+    ...runtime,
+    failAt: async (step) => {
+      if (step !== 'admin') return;
+      atAdmin();
+      await dead;
+    },
+  });
+  const pending = signup.signUp(FORM).catch((error: Error) => error);
+  await reached;
+  const migrated = await runtime.tenants.migrateBehind({ concurrency: 2 });
+  t.same(migrated.results.map((r) => r.slug), [], 'migrate leaves the clinic alone');
+  t.match(await runtime.tenants.find('acme-physio'), { status: 'provisioning', buildingFrom: 'a sign-up' }, 'an adminless clinic is never made active');
+  await t.rejects(runtime.clinics.open('acme-physio', { for: 'visitor' }), { code: 'clinic_provisioning' }, 'and is not served');
+  kill(new Error('killed'));
+  t.match(await pending, { message: 'killed' });
+  t.same(await runtime.tenants.list(), [], 'a failure there (rather than a death) leaves nothing');
+});
+
 t.test('the schema build failing half-way: no clinic, and the user is told nothing was kept', async (t) => {
   let broken = true;
   const provider: MigrationProvider = {
