@@ -72,13 +72,13 @@ export function createSignupService(deps: SignupServiceDeps) {
 
   /** Regions that accept new clinics and that this instance can reach, with where data lives. */
   async function openRegions(): Promise<RegionChoice[]> {
-    const all = await regions.list();
+    const all = await regions.placement();
     return all.filter((r) => r.acceptingTenants && r.configured).map((r) => describeRegion(r.id));
   }
 
   /** Regions drained by an operator (`sidechart regions drain`): the page says they take no new clinics. */
   async function drainedRegions(): Promise<RegionChoice[]> {
-    const all = await regions.list();
+    const all = await regions.placement();
     return all.filter((r) => !r.acceptingTenants && r.configured).map((r) => describeRegion(r.id));
   }
 

@@ -68,6 +68,12 @@ export function createRegionService(deps: {
         .execute();
     },
 
+    /** Each recorded region, whether it takes new clinics and whether it is configured here (no counts: sign-up's page). */
+    async placement(): Promise<Omit<RegionSummary, 'tenants'>[]> {
+      const rows = await control.selectFrom('control.regions').select(['id', 'accepting_tenants']).orderBy('id').execute();
+      return rows.map((r) => ({ id: r.id, acceptingTenants: r.accepting_tenants, configured: regions.has(r.id) }));
+    },
+
     async list(): Promise<RegionSummary[]> {
       const rows = await control
         .selectFrom('control.regions as r')
