@@ -92,27 +92,13 @@ function transactionCookieName(config: Config): string {
   return config.publicScheme === 'https' ? '__Host-sidechart-sso' : 'sidechart-sso';
 }
 
-/** The claims of the signed transaction cookie (tokens.ts `transaction`). */
-const TransactionClaims = Type.Object({
-  tid: Type.String({ minLength: 1 }),
-  slug: Type.String({ minLength: 1 }),
-  aid: Type.String({ minLength: 1 }),
-  pid: Type.String({ minLength: 1 }),
-  st: Type.String({ minLength: 1 }),
-  n: Type.String({ minLength: 1 }),
-  v: Type.String({ minLength: 1 }),
-});
-const transactionClaims = shapeOf(TransactionClaims);
+const Text = Type.String({ minLength: 1 });
+/** What every transaction cookie holds of its code flow: the provider, state, nonce, PKCE verifier. */
+const FlowClaims = { pid: Text, st: Text, n: Text, v: Text };
+/** The claims of the signed transaction cookie of a sign-in (tokens.ts `transaction`). */
+const transactionClaims = shapeOf(Type.Object({ tid: Text, slug: Text, aid: Text, ...FlowClaims }));
 /** The transaction of a sign-up (no clinic yet): the signed sign-up request instead of an attempt. */
-const SignupTransactionClaims = Type.Object({
-  k: Type.Literal('signup'),
-  req: Type.String({ minLength: 1 }),
-  pid: Type.String({ minLength: 1 }),
-  st: Type.String({ minLength: 1 }),
-  n: Type.String({ minLength: 1 }),
-  v: Type.String({ minLength: 1 }),
-});
-const signupTransactionClaims = shapeOf(SignupTransactionClaims);
+const signupTransactionClaims = shapeOf(Type.Object({ k: Type.Literal('signup'), req: Text, ...FlowClaims }));
 
 interface Transaction {
   tenantId: string;
