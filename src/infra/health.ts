@@ -111,7 +111,8 @@ export async function regionStatusRoutes(fastify: FastifyInstance, options: Heal
     const checks = await checkRegions(options.databases, { timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     // The status is this instance's readiness (as /readyz); the list is every region it knows.
     const serves = options.serves ?? (() => true);
-    const controlUp = await ping(options.databases.controlPool, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    // Region `local` is the control plane's own pool (db.ts): its check is the control plane's.
+    const controlUp = checks.find((c) => c.region === 'local')?.ok ?? (await ping(options.databases.controlPool, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
     const ready = controlUp && checks.every((c) => c.ok || !serves(c.region));
     reply.header('cache-control', 'no-store');
     return reply.code(ready ? 200 : 503).send({
